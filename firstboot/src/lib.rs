@@ -1,0 +1,11 @@
+//! `haproxy-firstboot` as a library. Data flows one way:
+//! environment source → properties → validated config → rendered files → atomic apply.
+//!
+//! - [`source`]: where the OVF environment comes from (guestinfo, CD-ROM, file).
+//! - [`env`]: the OVF environment document → key/value properties (+ adapters).
+//! - [`validate`]: properties → [`config::ValidatedConfig`], every problem reported together.
+//! - [`config`]: the validated, typed configuration (the contract between validation and apply).
+//! - [`render`]: validated config → the files of the appliance (askama templates).
+//! - [`apply`]: staged, fsynced, renamed into place; idempotent.
+
+pub mod config;
