@@ -20,7 +20,7 @@
 //!   - Descriptor: [`Definition::to_envelope`]`(&`[`BuildFacts`]`)` → [`Envelope`];
 //!     [`BuildFacts`] holds [`DiskFacts`] (VMDK file name, file size, capacity, populated size;
 //!     all optional → placeholders) and provenance (version, build date, base image).
-//! - (in progress) Writer: [`write`]`(&Envelope) -> String` (pretty, stable, every text escaped).
+//! - Writer: [`write`]`(&Envelope) -> String` (pretty, stable, every text escaped).
 //! - Reader: [`read`]`(&str) -> Result<Envelope, ReadError>` (namespaces by URI; unknown
 //!   sections recorded and skipped; errors with line:column).
 //! - [`qualifiers`]: property types and `MinLen(6) MaxLen(128)`-style qualifiers, usable to
@@ -29,6 +29,8 @@
 pub mod definition;
 pub mod model;
 pub mod qualifiers;
+mod reader;
+mod writer;
 
 pub use definition::{
     BuildFacts, Category, Definition, DefinitionError, DeploymentOption, DiskController, DiskFacts,
@@ -36,3 +38,5 @@ pub use definition::{
 };
 pub use model::*;
 pub use qualifiers::{PropertyType, Qualifier};
+pub use reader::{ReadError, read};
+pub use writer::write;
