@@ -8,4 +8,8 @@
 //! - [`render`]: validated config → the files of the appliance (askama templates).
 //! - [`apply`]: staged, fsynced, renamed into place; idempotent.
 
+pub mod apply;
 pub mod config;
+pub mod crypt;
+pub mod render;
+pub mod tls;

@@ -1,0 +1,96 @@
+//! Validated configurations for tests inside the crate (integration tests get theirs from an
+//! environment document through the loader).
+
+use std::net::Ipv4Addr;
+
+use ipnetwork::Ipv4Network;
+
+use crate::config::{Addressing, Deployment, Secret, ValidatedConfig};
+use crate::tls::{CaOrigin, TlsMaterial};
+
+fn net(s: &str) -> Ipv4Network {
+    s.parse().unwrap()
+}
+
+fn ip(s: &str) -> Ipv4Addr {
+    s.parse().unwrap()
+}
+
+fn fixed(address: &str, gateway: Option<&str>) -> Addressing {
+    Addressing::Static {
+        address: net(address),
+        gateway: gateway.map(ip),
+    }
+}
+
+/// Default configuration, static addresses, one additional workload network.
+pub fn default_static() -> ValidatedConfig {
+    ValidatedConfig {
+        deployment: Deployment::Default,
+        hostname: "haproxy.corp.example".into(),
+        nameservers: vec![ip("192.168.0.53"), ip("1.1.1.1")],
+        management: fixed("192.168.0.2/24", Some("192.168.0.1")),
+        workload: fixed("192.168.10.2/24", Some("192.168.10.1")),
+        additional_workload_networks: vec![net("10.20.0.0/16")],
+        frontend: None,
+        lb_ranges: vec![net("192.168.10.64/26"), net("192.168.10.128/27")],
+        dataplane_port: 5556,
+        haproxy_user: "admin".into(),
+        haproxy_password: Secret("dataplane-secret".into()),
+        root_password: Secret("root-secret".into()),
+        permit_root_login: true,
+        ca: None,
+    }
+}
+
+/// Frontend configuration, static addresses.
+pub fn frontend_static() -> ValidatedConfig {
+    ValidatedConfig {
+        deployment: Deployment::Frontend,
+        hostname: "lb01".into(),
+        nameservers: vec![ip("1.1.1.1"), ip("1.0.0.1")],
+        management: fixed("10.13.10.199/24", Some("10.13.10.1")),
+        workload: fixed("10.13.201.10/24", Some("10.13.201.1")),
+        additional_workload_networks: vec![net("10.13.202.0/24"), net("10.13.203.0/24")],
+        frontend: Some(fixed("10.13.200.10/24", Some("10.13.200.1"))),
+        lb_ranges: vec![net("10.13.200.32/27"), net("10.13.200.64/27")],
+        dataplane_port: 5556,
+        haproxy_user: "lbadmin".into(),
+        haproxy_password: Secret("api-password-2".into()),
+        root_password: Secret("root-password-2".into()),
+        permit_root_login: false,
+        ca: None,
+    }
+}
+
+/// Default configuration with DHCP on both NICs.
+pub fn default_dhcp() -> ValidatedConfig {
+    ValidatedConfig {
+        deployment: Deployment::Default,
+        hostname: "haproxy.local".into(),
+        nameservers: vec![ip("1.1.1.1"), ip("1.0.0.1")],
+        management: Addressing::Dhcp,
+        workload: Addressing::Dhcp,
+        additional_workload_networks: vec![],
+        frontend: None,
+        lb_ranges: vec![net("172.16.5.0/24")],
+        dataplane_port: 8443,
+        haproxy_user: "admin".into(),
+        haproxy_password: Secret("dataplane-secret".into()),
+        root_password: Secret("root-secret".into()),
+        permit_root_login: true,
+        ca: None,
+    }
+}
+
+/// Placeholder TLS material (render copies it verbatim).
+pub fn placeholder_tls() -> TlsMaterial {
+    TlsMaterial {
+        ca_cert_pem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n".into(),
+        ca_key_pem: "-----BEGIN PRIVATE KEY-----\nCAKEY\n-----END PRIVATE KEY-----\n".into(),
+        server_cert_pem: "-----BEGIN CERTIFICATE-----\nSERVER\n-----END CERTIFICATE-----\n".into(),
+        server_key_pem: "-----BEGIN PRIVATE KEY-----\nSERVERKEY\n-----END PRIVATE KEY-----\n"
+            .into(),
+        ca_origin: CaOrigin::Generated,
+    }
+}

@@ -1,0 +1,207 @@
+//! `/etc/haproxy/haproxy.cfg`, the Data Plane API's environment file and its unit.
+//!
+//! haproxy.cfg has two writers: first boot owns `global`, the unnamed `defaults` and `userlist
+//! controller`; the Data Plane API adds the Supervisor's frontends and backends at run time.
+//! A re-run rewrites only first boot's sections and keeps the others verbatim (and the Data
+//! Plane API's `# _version=` line), so a reboot never drops the virtual services. The section
+//! split is hand-written because no maintained Rust parser of haproxy.cfg exists; it needs only
+//! haproxy's rule that a section starts with its keyword at the beginning of a line.
+
+use std::net::Ipv4Addr;
+
+use askama::Template;
+
+use super::{Inputs, RenderedFile};
+use crate::config::{Addressing, ValidatedConfig};
+
+pub const HAPROXY_CFG: &str = "etc/haproxy/haproxy.cfg";
+pub const DATAPLANEAPI_CFG: &str = "etc/haproxy/dataplaneapi.cfg";
+pub const DATAPLANEAPI_UNIT: &str = "etc/systemd/system/dataplaneapi.service";
+
+/// The unit file, shared with the image build (`firstboot/systemd/dataplaneapi.service`).
+const DATAPLANEAPI_SERVICE: &str = include_str!("../../systemd/dataplaneapi.service");
+
+/// The name of the userlist the Data Plane API authenticates against.
+pub const USERLIST: &str = "controller";
+
+const SECTION_KEYWORDS: &[&str] = &[
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "userlist",
+    "peers",
+    "resolvers",
+    "mailers",
+    "program",
+    "http-errors",
+    "ring",
+    "cache",
+    "crt-store",
+    "log-forward",
+    "fcgi-app",
+    "traces",
+];
+
+#[derive(Template)]
+#[template(path = "haproxy.cfg", escape = "none")]
+struct HaproxyCfg<'a> {
+    user: &'a str,
+    password_hash: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "dataplaneapi.cfg", escape = "none")]
+struct DataplaneCfg {
+    tls_host: Ipv4Addr,
+    port: u16,
+}
+
+pub(super) fn render(
+    cfg: &ValidatedConfig,
+    inputs: &Inputs<'_>,
+    out: &mut Vec<RenderedFile>,
+) -> Result<(), askama::Error> {
+    let ours = HaproxyCfg {
+        user: cfg.haproxy_user(),
+        password_hash: inputs.haproxy_password_hash,
+    }
+    .render()?;
+    let mut text = String::new();
+    let kept = inputs.existing_haproxy_cfg.map(split).unwrap_or_default();
+    if let Some(v) = &kept.version_line {
+        text.push_str(v);
+        text.push('\n');
+    }
+    text.push_str(&ours);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    for section in &kept.foreign_sections {
+        text.push('\n');
+        text.push_str(section.trim_end_matches('\n'));
+        text.push('\n');
+    }
+    // Secret-bearing (a password hash): readable by root only; haproxy reads it as root
+    // before dropping privileges.
+    out.push(RenderedFile::text(HAPROXY_CFG, text, 0o600));
+
+    // The Data Plane API listens on the management IP; with DHCP it is not known before the
+    // network starts, so it listens on every address.
+    let tls_host = match cfg.management() {
+        Addressing::Static { address, .. } => address.ip(),
+        Addressing::Dhcp => Ipv4Addr::UNSPECIFIED,
+    };
+    let dp = DataplaneCfg {
+        tls_host,
+        port: cfg.dataplane_port(),
+    };
+    out.push(RenderedFile::text(DATAPLANEAPI_CFG, dp.render()?, 0o644));
+    out.push(RenderedFile::text(
+        DATAPLANEAPI_UNIT,
+        DATAPLANEAPI_SERVICE,
+        0o644,
+    ));
+    Ok(())
+}
+
+#[derive(Default)]
+struct Kept {
+    version_line: Option<String>,
+    foreign_sections: Vec<String>,
+}
+
+/// Is `line` the header of a section, and which (`keyword`, `name`)?
+fn section_header(line: &str) -> Option<(&str, &str)> {
+    if line.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let mut words = line.split_whitespace();
+    let keyword = words.next()?;
+    SECTION_KEYWORDS
+        .contains(&keyword)
+        .then(|| (keyword, words.next().unwrap_or("")))
+}
+
+/// First boot's own sections: `global`, an unnamed `defaults` (newer Data Plane APIs name it
+/// `unnamed_defaults_N` when they save), and `userlist controller`.
+fn is_ours(keyword: &str, name: &str) -> bool {
+    match keyword {
+        "global" => true,
+        "defaults" => name.is_empty() || name.starts_with("unnamed_defaults"),
+        "userlist" => name == USERLIST,
+        _ => false,
+    }
+}
+
+fn split(existing: &str) -> Kept {
+    let mut kept = Kept::default();
+    let mut current: Option<(bool, String)> = None;
+    for line in existing.lines() {
+        if let Some((keyword, name)) = section_header(line) {
+            if let Some((false, text)) = current.take() {
+                kept.foreign_sections.push(text);
+            }
+            current = Some((is_ours(keyword, name), String::new()));
+        }
+        match &mut current {
+            Some((_, text)) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            None if line.starts_with("# _version=") => kept.version_line = Some(line.to_string()),
+            None => {}
+        }
+    }
+    if let Some((false, text)) = current {
+        kept.foreign_sections.push(text);
+    }
+    kept
+}
+
+/// The password hash of `user` in `userlist controller` of an existing haproxy.cfg.
+pub fn userlist_hash(existing: &str, user: &str) -> Option<String> {
+    let mut in_controller = false;
+    for line in existing.lines() {
+        if let Some((keyword, name)) = section_header(line) {
+            in_controller = keyword == "userlist" && name == USERLIST;
+            continue;
+        }
+        if !in_controller {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["user", u, "password", hash, ..] = words.as_slice() {
+            if *u == user {
+                return Some((*hash).to_string());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXISTING: &str = "# _version=7\nglobal\n  daemon\n\ndefaults\n  mode tcp\n\nuserlist controller\n  user admin password $6$abc$def\n\nfrontend vip1\n  bind 10.0.0.1:443\n  default_backend b1\n\nbackend b1\n  server s1 10.1.0.1:443\n";
+
+    #[test]
+    fn keeps_foreign_sections_and_version() {
+        let k = split(EXISTING);
+        assert_eq!(k.version_line.as_deref(), Some("# _version=7"));
+        assert_eq!(k.foreign_sections.len(), 2);
+        assert!(k.foreign_sections[0].starts_with("frontend vip1\n"));
+        assert!(k.foreign_sections[1].contains("server s1"));
+    }
+
+    #[test]
+    fn finds_the_userlist_hash() {
+        assert_eq!(
+            userlist_hash(EXISTING, "admin").as_deref(),
+            Some("$6$abc$def")
+        );
+        assert_eq!(userlist_hash(EXISTING, "other"), None);
+    }
+}

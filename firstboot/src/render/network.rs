@@ -1,0 +1,314 @@
+//! systemd-networkd files: `.link` (NIC names by PCI path), `.network` (addresses, DNS,
+//! default route, per-network policy routing), AnyIP local routes on `lo`, and
+//! `/etc/vmware/anyip-routes.cfg`.
+//!
+//! Routing model (the reference's, made declarative):
+//! - main table: the management network's gateway is the only default route;
+//! - workload (table 2) and frontend (table 3): the network's connected route and default
+//!   route via its own gateway; a rule `from <its address>` (static addressing) sends traffic
+//!   sourced from that NIC through its table; DHCP leases install their gateway into that
+//!   table (`[DHCPv4] RouteTable=`) instead of main;
+//! - `to <cidr>` rules send the additional workload networks through the workload table;
+//! - `from <LB range>` rules send replies from the virtual IPs through the table of the network
+//!   the VIPs live on (frontend in the frontend configuration, else workload);
+//! - a `local` route per LB range on `lo` (AnyIP).
+
+use std::net::Ipv4Addr;
+use std::sync::OnceLock;
+
+use askama::Template;
+use ipnetwork::Ipv4Network;
+
+use super::RenderedFile;
+use crate::config::{Addressing, Deployment, ValidatedConfig};
+
+/// The appliance definition: the one source of the NICs' PCI slots.
+const DEFINITION_TOML: &str = include_str!("../../../builder/appliance/haproxy.toml");
+
+/// Rule priorities: `from <NIC address>` first, then `to <additional network>`, then
+/// `from <LB range>`; all before the main table's rule (32766).
+const PRIO_FROM_ADDRESS: u32 = 100;
+const PRIO_TO_NETWORK: u32 = 200;
+const PRIO_FROM_RANGE: u32 = 300;
+
+/// The appliance's NICs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nic {
+    Management,
+    Workload,
+    Frontend,
+}
+
+impl Nic {
+    pub const ALL: [Nic; 3] = [Nic::Management, Nic::Workload, Nic::Frontend];
+
+    /// The interface name in the guest (and the NIC's name in the appliance definition).
+    pub fn name(self) -> &'static str {
+        match self {
+            Nic::Management => "management",
+            Nic::Workload => "workload",
+            Nic::Frontend => "frontend",
+        }
+    }
+
+    /// The policy-routing table of the network (the reference's numbers); management uses main.
+    pub fn table(self) -> Option<u32> {
+        match self {
+            Nic::Management => None,
+            Nic::Workload => Some(2),
+            Nic::Frontend => Some(3),
+        }
+    }
+
+    /// `slotInfo.pciSlotNumber` of this NIC in the appliance definition.
+    pub fn pci_slot(self) -> Option<u32> {
+        definition_slots()
+            .iter()
+            .find(|(n, _)| n == self.name())
+            .map(|(_, s)| *s)
+    }
+
+    /// The udev `ID_PATH` of this NIC (`pci-0000:03:00.0`).
+    pub fn pci_path(self) -> Option<String> {
+        self.pci_slot().and_then(pci_path_for_slot)
+    }
+}
+
+fn definition_slots() -> &'static [(String, u32)] {
+    static SLOTS: OnceLock<Vec<(String, u32)>> = OnceLock::new();
+    SLOTS.get_or_init(
+        || match ovf::Definition::parse(DEFINITION_TOML, "haproxy.toml") {
+            Ok(def) => def
+                .nics()
+                .iter()
+                .filter_map(|n| n.pci_slot.map(|s| (n.name.clone(), s)))
+                .collect(),
+            // Unreachable in a tested build (the unit test `slots_from_the_definition` parses it);
+            // without slots no `.link` file is written and the NICs keep their kernel names.
+            Err(_) => Vec::new(),
+        },
+    )
+}
+
+/// The guest PCI path (udev `ID_PATH`) of a VMware `pciSlotNumber`.
+///
+/// VMware encodes the slot as bits `FFF.BBBBB.DDDDD` (Broadcom KB 2047927, "Mapping PCI slot
+/// numbers to guest-visible PCI bus topology"): `BBBBB - 1` is the PCI bridge, `FFF` its
+/// function, `DDDDD` the device on the bridge's secondary bus. The PCIe root ports
+/// `pciBridge4`–`pciBridge7` (B = 5–8) have 8 functions each, and the guest's firmware numbers
+/// their secondary buses from 3 in order: bus = 3 + 8·(B − 5) + F. So slot 160 (B=5) → bus
+/// 0x03, 192 (B=6) → 0x0b, 224 (B=7) → 0x13, 1184 (F=1, B=5) → 0x04. Other slots are not used
+/// by this appliance: `None`.
+pub fn pci_path_for_slot(slot: u32) -> Option<String> {
+    let function = (slot >> 10) & 0x7;
+    let bridge_plus_one = (slot >> 5) & 0x1f;
+    let device = slot & 0x1f;
+    if slot >> 13 != 0 || !(5..=8).contains(&bridge_plus_one) {
+        return None;
+    }
+    let bus = 3 + 8 * (bridge_plus_one - 5) + function;
+    Some(format!("pci-0000:{bus:02x}:{device:02x}.0"))
+}
+
+#[derive(Template)]
+#[template(path = "nic.link", escape = "none")]
+struct LinkTemplate<'a> {
+    name: &'a str,
+    slot: u32,
+    pci_path: &'a str,
+}
+
+struct Rule {
+    /// `From` or `To`.
+    selector: &'static str,
+    cidr: Ipv4Network,
+    priority: u32,
+}
+
+#[derive(Template)]
+#[template(path = "nic.network", escape = "none")]
+struct NetworkTemplate<'a> {
+    name: &'a str,
+    /// Static address with prefix; `None` = DHCP.
+    address: Option<Ipv4Network>,
+    /// Default route in the main table (management only).
+    main_gateway: Option<Ipv4Addr>,
+    nameservers: &'a [Ipv4Addr],
+    use_dhcp_dns: bool,
+    table: Option<u32>,
+    table_gateway: Option<Ipv4Addr>,
+    subnet: Option<Ipv4Network>,
+    rules: Vec<Rule>,
+}
+
+#[derive(Template)]
+#[template(path = "lo-anyip.network", escape = "none")]
+struct AnyIpTemplate<'a> {
+    ranges: &'a [Ipv4Network],
+}
+
+#[derive(Template)]
+#[template(path = "anyip-routes.cfg", escape = "none")]
+struct AnyIpCfgTemplate<'a> {
+    ranges: &'a [Ipv4Network],
+}
+
+pub const NETWORK_DIR: &str = "etc/systemd/network";
+
+pub fn link_path(nic: Nic) -> String {
+    format!("{NETWORK_DIR}/10-{}.link", nic.name())
+}
+
+pub fn network_path(nic: Nic) -> String {
+    format!("{NETWORK_DIR}/10-{}.network", nic.name())
+}
+
+pub const ANYIP_NETWORK: &str = "etc/systemd/network/10-lo-anyip.network";
+pub const ANYIP_CFG: &str = "etc/vmware/anyip-routes.cfg";
+
+/// The addressing of `nic` in `cfg`, `None` when the deployment has no such NIC.
+fn addressing(cfg: &ValidatedConfig, nic: Nic) -> Option<&Addressing> {
+    match nic {
+        Nic::Management => Some(cfg.management()),
+        Nic::Workload => Some(cfg.workload()),
+        Nic::Frontend => cfg.frontend(),
+    }
+}
+
+/// The NIC whose network carries the virtual IPs.
+fn vip_nic(cfg: &ValidatedConfig) -> Nic {
+    match cfg.deployment() {
+        Deployment::Frontend => Nic::Frontend,
+        Deployment::Default => Nic::Workload,
+    }
+}
+
+pub(super) fn render(
+    cfg: &ValidatedConfig,
+    out: &mut Vec<RenderedFile>,
+) -> Result<(), askama::Error> {
+    for nic in Nic::ALL {
+        let Some(addr) = addressing(cfg, nic) else {
+            continue;
+        };
+        if let (Some(slot), Some(path)) = (nic.pci_slot(), nic.pci_path()) {
+            let link = LinkTemplate {
+                name: nic.name(),
+                slot,
+                pci_path: &path,
+            };
+            out.push(RenderedFile::text(link_path(nic), link.render()?, 0o644));
+        }
+        out.push(RenderedFile::text(
+            network_path(nic),
+            network_file(cfg, nic, addr).render()?,
+            0o644,
+        ));
+    }
+    let ranges = cfg.lb_ranges();
+    out.push(RenderedFile::text(
+        ANYIP_NETWORK,
+        AnyIpTemplate { ranges }.render()?,
+        0o644,
+    ));
+    out.push(RenderedFile::text(
+        ANYIP_CFG,
+        AnyIpCfgTemplate { ranges }.render()?,
+        0o644,
+    ));
+    Ok(())
+}
+
+fn network_file<'a>(cfg: &'a ValidatedConfig, nic: Nic, addr: &Addressing) -> NetworkTemplate<'a> {
+    let (address, gateway) = match addr {
+        Addressing::Dhcp => (None, None),
+        Addressing::Static { address, gateway } => (Some(*address), *gateway),
+    };
+    let is_management = nic == Nic::Management;
+    // A table needs a way out: a static gateway, or a DHCP lease that provides one.
+    let table = nic
+        .table()
+        .filter(|_| address.is_none() || gateway.is_some());
+    let mut rules = Vec::new();
+    if table.is_some() {
+        if let Some(a) = address {
+            rules.push(Rule {
+                selector: "From",
+                cidr: host(a.ip()),
+                priority: PRIO_FROM_ADDRESS,
+            });
+        }
+        if nic == Nic::Workload {
+            for net in cfg.additional_workload_networks() {
+                rules.push(Rule {
+                    selector: "To",
+                    cidr: *net,
+                    priority: PRIO_TO_NETWORK,
+                });
+            }
+        }
+        if nic == vip_nic(cfg) {
+            for range in cfg.lb_ranges() {
+                rules.push(Rule {
+                    selector: "From",
+                    cidr: *range,
+                    priority: PRIO_FROM_RANGE,
+                });
+            }
+        }
+    }
+    NetworkTemplate {
+        name: nic.name(),
+        address,
+        main_gateway: if is_management { gateway } else { None },
+        nameservers: if is_management {
+            cfg.nameservers()
+        } else {
+            &[]
+        },
+        use_dhcp_dns: is_management,
+        table,
+        table_gateway: table.and(gateway),
+        subnet: table
+            .and(address)
+            .and_then(|a| Ipv4Network::new(a.network(), a.prefix()).ok()),
+        rules,
+    }
+}
+
+fn host(ip: Ipv4Addr) -> Ipv4Network {
+    Ipv4Network::from(ip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_from_the_definition() {
+        assert_eq!(Nic::Management.pci_slot(), Some(160));
+        assert_eq!(Nic::Workload.pci_slot(), Some(192));
+        assert_eq!(Nic::Frontend.pci_slot(), Some(224));
+        assert_eq!(
+            Nic::Management.pci_path().as_deref(),
+            Some("pci-0000:03:00.0")
+        );
+        assert_eq!(
+            Nic::Workload.pci_path().as_deref(),
+            Some("pci-0000:0b:00.0")
+        );
+        assert_eq!(
+            Nic::Frontend.pci_path().as_deref(),
+            Some("pci-0000:13:00.0")
+        );
+    }
+
+    #[test]
+    fn slot_decoding_follows_the_vmware_rule() {
+        assert_eq!(pci_path_for_slot(256).as_deref(), Some("pci-0000:1b:00.0"));
+        assert_eq!(pci_path_for_slot(1184).as_deref(), Some("pci-0000:04:00.0"));
+        assert_eq!(pci_path_for_slot(1216).as_deref(), Some("pci-0000:0c:00.0"));
+        assert_eq!(pci_path_for_slot(33), None);
+        assert_eq!(pci_path_for_slot(17), None);
+    }
+}
