@@ -1,11 +1,174 @@
-//! `ova-builder descriptor`.
+//! `ova-builder descriptor`: appliance definition + disk facts → OVF descriptor.
+//!
+//! Also home of the built-in HAProxy definition ([`builtin_definition`]), which other
+//! subcommands use when no `--definition` is given.
 
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+use ovf::{BuildFacts, Definition, DefinitionError, DiskFacts};
+
+/// The HAProxy appliance definition, embedded in the binary.
+pub const HAPROXY_DEFINITION: &str = include_str!("../../appliance/haproxy.toml");
+/// The EULA the HAProxy definition names (`eula.txt`), embedded in the binary.
+pub const HAPROXY_EULA: &str = include_str!("../../appliance/eula.txt");
+/// How error messages name the built-in definition.
+pub const HAPROXY_DEFINITION_ORIGIN: &str = "builder/appliance/haproxy.toml (built in)";
+
+/// The built-in HAProxy appliance definition, EULA included.
+pub fn builtin_definition() -> Result<Definition, DefinitionError> {
+    Definition::parse_with_files(HAPROXY_DEFINITION, HAPROXY_DEFINITION_ORIGIN, |path| {
+        match path {
+            "eula.txt" => Ok(HAPROXY_EULA.to_string()),
+            other => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{other} is not built into ova-builder; use --definition FILE"),
+            )),
+        }
+    })
+}
+
+/// The definition in `path`, or the built-in one when `None`.
+pub fn load_definition(path: Option<&Path>) -> anyhow::Result<Definition> {
+    let definition = match path {
+        Some(path) => Definition::from_file(path)?,
+        None => builtin_definition()?,
+    };
+    Ok(definition)
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  # Inspect the HAProxy descriptor before any disk exists (placeholders for the disk)
+  ova-builder descriptor
+
+  # The descriptor for a built disk, written atomically to a file
+  ova-builder descriptor -o haproxy.ovf --version 1.2.3 \\
+      --disk-file haproxy-disk1.vmdk --disk-size 162529280 \\
+      --disk-capacity 2147483648 --populated-size 428867584
+
+  # Another appliance
+  ova-builder descriptor --definition my-appliance.toml -o my-appliance.ovf
+
+Disk placeholders: without --disk-file the VMDK is <id>-disk1.vmdk; without --disk-size the
+File has no ovf:size; without --disk-capacity the capacity is 0; without --populated-size the
+Disk has no ovf:populatedSize.";
 
 /// Options of `ova-builder descriptor`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(after_help = EXAMPLES)]
+pub struct Args {
+    /// Appliance definition (TOML). Default: the built-in HAProxy appliance.
+    #[arg(long, value_name = "FILE")]
+    pub definition: Option<PathBuf>,
+    /// Write the descriptor to FILE (whole or not at all) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// File name of the VMDK inside the OVA.
+    #[arg(long, value_name = "NAME")]
+    pub disk_file: Option<String>,
+    /// Exact size of the VMDK file in bytes (ovf:size).
+    #[arg(long, value_name = "BYTES")]
+    pub disk_size: Option<u64>,
+    /// Virtual size of the disk in bytes (ovf:capacity).
+    #[arg(long, value_name = "BYTES")]
+    pub disk_capacity: Option<u64>,
+    /// Bytes of the disk in use (ovf:populatedSize).
+    #[arg(long, value_name = "BYTES")]
+    pub populated_size: Option<u64>,
+    /// Release version (Version, FullVersion and the version property). Default: the
+    /// definition's product.version.
+    #[arg(long, value_name = "V")]
+    pub version: Option<String>,
+    /// Build date recorded in the build_date provenance property (e.g. RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub build_date: Option<String>,
+    /// Source of the base image recorded in the base_image provenance property.
+    #[arg(long, value_name = "SOURCE")]
+    pub base_image: Option<String>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`ova-builder descriptor` is not available in this build yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(name) = &args.disk_file {
+        check_member_name(name)?;
+    }
+    let definition = load_definition(args.definition.as_deref())?;
+    let facts = BuildFacts {
+        disk: DiskFacts {
+            file_name: args.disk_file,
+            file_size: args.disk_size,
+            capacity: args.disk_capacity,
+            populated_size: args.populated_size,
+        },
+        version: args.version,
+        build_date: args.build_date,
+        base_image: args.base_image,
+    };
+    let xml = ovf::write(&definition.to_envelope(&facts));
+    match &args.output {
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(xml.as_bytes())
+                .and_then(|()| stdout.flush())
+                .context("cannot write the descriptor to standard output")?;
+        }
+        Some(path) => write_atomically(path, xml.as_bytes())
+            .with_context(|| format!("cannot write the descriptor to {}", path.display()))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// OVA members are bare names: no directories, no `./`.
+fn check_member_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        anyhow::bail!(
+            "--disk-file {name:?} must be a bare file name such as haproxy-disk1.vmdk \
+             (no directories: it names a member of the OVA)"
+        );
+    }
+    Ok(())
+}
+
+/// Writes a temporary file next to `path` and renames it into place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".descriptor.")
+        .suffix(".partial")
+        .tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_definition_loads_with_eula() {
+        let def = builtin_definition().unwrap_or_else(|e| panic!("{e}"));
+        let eula = def.eula().and_then(|e| e.text.as_deref());
+        assert_eq!(eula, Some(HAPROXY_EULA));
+    }
+
+    #[test]
+    fn member_names_are_bare() {
+        assert!(check_member_name("haproxy-disk1.vmdk").is_ok());
+        assert!(check_member_name("dir/disk.vmdk").is_err());
+        assert!(check_member_name("./disk.vmdk").is_err());
+        assert!(check_member_name("").is_err());
+    }
 }
