@@ -11,5 +11,15 @@
 pub mod apply;
 pub mod config;
 pub mod crypt;
+pub mod definition;
+pub mod deployment;
+pub mod env;
+pub mod load;
+pub mod pem;
+pub mod ranges;
 pub mod render;
+pub mod source;
 pub mod tls;
+pub mod validate;
+
+pub use load::{LoadError, LoadOptions, Loaded, load};

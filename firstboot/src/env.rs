@@ -1,0 +1,362 @@
+//! The OVF environment document (DSP0243 `Environment`, as vSphere writes it) → properties
+//! and network adapters.
+//!
+//! Parsing matches namespace URIs, never prefixes (`oe:` and the default namespace are the
+//! same namespace in every real document, and some documents use only one of them), is
+//! independent of section order, and ignores everything it does not need (comments,
+//! `PlatformSection`, unknown sections). Keys are kept exactly as written: vSphere identifies a
+//! property by its fully-qualified `[class.]key[.instance]` name, compared as an exact,
+//! case-sensitive string.
+
+use quick_xml::NsReader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::{Namespace, ResolveResult};
+
+/// Namespace of the OVF environment (`oe:` / default namespace).
+pub const OVF_ENV_NS: &str = "http://schemas.dmtf.org/ovf/environment/1";
+/// Namespace of VMware's environment extensions (`ve:`).
+pub const VMW_ENV_NS: &str = "http://www.vmware.com/schema/ovfenv";
+
+/// One `Property` of the `PropertySection`, with XML escapes decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Property {
+    pub key: String,
+    pub value: String,
+}
+
+/// One `ve:Adapter` of the `ve:EthernetAdapterSection`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adapter {
+    /// MAC address as vSphere wrote it, e.g. `00:50:56:a9:4c:b4`.
+    pub mac: Option<String>,
+    /// Name of the vSphere network (port group) the NIC is connected to.
+    pub network: Option<String>,
+    /// `ve:unitNumber` (absent on ESX 4.0).
+    pub unit_number: Option<String>,
+}
+
+/// The hypervisor platform that wrote the document (`PlatformSection`), when present.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Platform {
+    pub kind: Option<String>,
+    pub version: Option<String>,
+    pub vendor: Option<String>,
+}
+
+/// What first boot needs from an OVF environment document.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// Properties in document order (duplicates kept: [`Environment::duplicates`] reports them).
+    pub properties: Vec<Property>,
+    /// `Some` when the document has a `ve:EthernetAdapterSection` (possibly empty).
+    pub adapters: Option<Vec<Adapter>>,
+    pub platform: Option<Platform>,
+}
+
+impl Environment {
+    /// The value of the property with exactly this fully-qualified key (the last one wins if
+    /// the document repeats it).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.properties
+            .iter()
+            .rev()
+            .find(|p| p.key == key)
+            .map(|p| p.value.as_str())
+    }
+
+    /// Keys that occur more than once, in order of first occurrence.
+    pub fn duplicates(&self) -> Vec<&str> {
+        let mut seen = std::collections::HashSet::new();
+        let mut dups: Vec<&str> = Vec::new();
+        for p in &self.properties {
+            if !seen.insert(p.key.as_str()) && !dups.contains(&p.key.as_str()) {
+                dups.push(&p.key);
+            }
+        }
+        dups
+    }
+
+    /// Number of adapters in the `EthernetAdapterSection`; `None` when it is absent.
+    pub fn adapter_count(&self) -> Option<usize> {
+        self.adapters.as_ref().map(Vec::len)
+    }
+}
+
+/// Why a document is not a usable OVF environment.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvError {
+    #[error("not well-formed XML at line {line}, column {column}: {message}")]
+    Malformed {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "the document is not an OVF environment: its root element is {found}; expected \
+         Environment in namespace {OVF_ENV_NS}"
+    )]
+    NotAnEnvironment { found: String },
+    #[error("the document is empty; expected an OVF environment (<Environment …>)")]
+    Empty,
+}
+
+/// Parse an OVF environment document.
+pub fn parse(bytes: &[u8]) -> Result<Environment, EnvError> {
+    // Tolerate a UTF-8 byte-order mark (written by some Windows tools).
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let (line, column) = line_column(bytes, e.valid_up_to());
+        EnvError::Malformed {
+            line,
+            column,
+            message: "invalid UTF-8; expected a UTF-8 document".into(),
+        }
+    })?;
+    Parser::new(text).run()
+}
+
+/// Where in the tree the parser is (only the parts that matter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ctx {
+    Root,
+    PropertySection,
+    AdapterSection,
+    Platform,
+    PlatformField(PlatformField),
+    Other,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PlatformField {
+    Kind,
+    Version,
+    Vendor,
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    reader: NsReader<&'a [u8]>,
+    stack: Vec<Ctx>,
+    env: Environment,
+    seen_root: bool,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut reader = NsReader::from_reader(text.as_bytes());
+        let config = reader.config_mut();
+        config.check_end_names = true;
+        config.expand_empty_elements = false;
+        Parser {
+            text,
+            reader,
+            stack: Vec::new(),
+            env: Environment::default(),
+            seen_root: false,
+        }
+    }
+
+    fn malformed(&self, pos: u64, message: impl Into<String>) -> EnvError {
+        let pos = usize::try_from(pos)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        let (line, column) = line_column(self.text.as_bytes(), pos);
+        EnvError::Malformed {
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    fn run(mut self) -> Result<Environment, EnvError> {
+        loop {
+            let event = match self.reader.read_resolved_event() {
+                Ok((ns, event)) => (owned_ns(&ns), event),
+                Err(e) => {
+                    let pos = self.reader.error_position();
+                    return Err(self.malformed(pos, e.to_string()));
+                }
+            };
+            match event {
+                (ns, Event::Start(start)) => {
+                    let ctx = self.element(ns.as_deref(), &start)?;
+                    self.stack.push(ctx);
+                }
+                (ns, Event::Empty(start)) => {
+                    self.element(ns.as_deref(), &start)?;
+                }
+                (_, Event::End(_)) => {
+                    self.stack.pop();
+                }
+                (_, Event::Text(t)) => {
+                    if let Some(Ctx::PlatformField(field)) = self.stack.last().copied() {
+                        let pos = self.reader.buffer_position();
+                        let value = t
+                            .decode()
+                            .ok()
+                            .and_then(|s| {
+                                quick_xml::escape::unescape(&s)
+                                    .ok()
+                                    .map(|v| v.trim().to_owned())
+                            })
+                            .ok_or_else(|| self.malformed(pos, "undecodable text"))?;
+                        let platform = self.env.platform.get_or_insert_with(Platform::default);
+                        let slot = match field {
+                            PlatformField::Kind => &mut platform.kind,
+                            PlatformField::Version => &mut platform.version,
+                            PlatformField::Vendor => &mut platform.vendor,
+                        };
+                        slot.get_or_insert_with(String::new).push_str(&value);
+                    } else if self.stack.is_empty() && !t.iter().all(u8::is_ascii_whitespace) {
+                        let pos = self.reader.buffer_position();
+                        return Err(self.malformed(pos, "text outside the root element"));
+                    }
+                }
+                (_, Event::GeneralRef(r)) => {
+                    // Character and entity references in text: only platform fields keep text,
+                    // and they never contain references in practice; check they are valid.
+                    let pos = self.reader.buffer_position();
+                    let name = r.decode().map(|n| n.into_owned()).unwrap_or_default();
+                    if quick_xml::escape::unescape(&format!("&{name};")).is_err() {
+                        return Err(self.malformed(pos, format!("unknown entity &{name};")));
+                    }
+                    if self.stack.is_empty() {
+                        return Err(self.malformed(pos, "text outside the root element"));
+                    }
+                }
+                (_, Event::Eof) => break,
+                _ => {}
+            }
+        }
+        if !self.stack.is_empty() {
+            let pos = self.text.len() as u64;
+            return Err(self.malformed(pos, "the document ends before the root element is closed"));
+        }
+        if !self.seen_root {
+            return Err(EnvError::Empty);
+        }
+        Ok(self.env)
+    }
+
+    /// Handle an opening (or empty) element; returns its context for children.
+    fn element(&mut self, ns: Option<&str>, start: &BytesStart<'_>) -> Result<Ctx, EnvError> {
+        let local = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+        let parent = self.stack.last().copied();
+        let Some(parent) = parent else {
+            if self.seen_root {
+                let pos = self.reader.buffer_position();
+                return Err(self.malformed(pos, "a second root element"));
+            }
+            self.seen_root = true;
+            if ns != Some(OVF_ENV_NS) || local != "Environment" {
+                return Err(EnvError::NotAnEnvironment {
+                    found: match ns {
+                        Some(ns) => format!("{local} in namespace {ns}"),
+                        None => format!("{local} (no namespace)"),
+                    },
+                });
+            }
+            // Validate the root's attributes (duplicates, escapes) like any other element.
+            self.attributes(start)?;
+            return Ok(Ctx::Root);
+        };
+        let attrs = self.attributes(start)?;
+        let ctx = match (parent, ns, local.as_str()) {
+            (Ctx::Root, Some(OVF_ENV_NS), "PropertySection") => Ctx::PropertySection,
+            (Ctx::Root, Some(OVF_ENV_NS), "PlatformSection") => Ctx::Platform,
+            (Ctx::Root, Some(VMW_ENV_NS), "EthernetAdapterSection") => {
+                self.env.adapters.get_or_insert_with(Vec::new);
+                Ctx::AdapterSection
+            }
+            (Ctx::Platform, Some(OVF_ENV_NS), "Kind") => Ctx::PlatformField(PlatformField::Kind),
+            (Ctx::Platform, Some(OVF_ENV_NS), "Version") => {
+                Ctx::PlatformField(PlatformField::Version)
+            }
+            (Ctx::Platform, Some(OVF_ENV_NS), "Vendor") => {
+                Ctx::PlatformField(PlatformField::Vendor)
+            }
+            (Ctx::PropertySection, Some(OVF_ENV_NS), "Property") => {
+                let key = find(&attrs, OVF_ENV_NS, "key");
+                if let Some(key) = key {
+                    let value = find(&attrs, OVF_ENV_NS, "value").unwrap_or_default();
+                    self.env.properties.push(Property { key, value });
+                }
+                Ctx::Other
+            }
+            (Ctx::AdapterSection, Some(VMW_ENV_NS), "Adapter") => {
+                let adapter = Adapter {
+                    mac: find(&attrs, VMW_ENV_NS, "mac"),
+                    network: find(&attrs, VMW_ENV_NS, "network"),
+                    unit_number: find(&attrs, VMW_ENV_NS, "unitNumber"),
+                };
+                if let Some(adapters) = self.env.adapters.as_mut() {
+                    adapters.push(adapter);
+                }
+                Ctx::Other
+            }
+            _ => Ctx::Other,
+        };
+        Ok(ctx)
+    }
+
+    /// All attributes of an element as (namespace URI, local name, unescaped value).
+    fn attributes(&self, start: &BytesStart<'_>) -> Result<Vec<Attr>, EnvError> {
+        let mut out = Vec::new();
+        for attr in start.attributes() {
+            let pos = self.reader.buffer_position();
+            let attr = attr.map_err(|e| self.malformed(pos, e.to_string()))?;
+            let (ns, local) = self.reader.resolve_attribute(attr.key);
+            let ns = owned_ns(&ns);
+            if matches!(ns.as_deref(), Some("\u{0}unknown")) {
+                let prefix = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+                return Err(self.malformed(pos, format!("undeclared namespace prefix in {prefix}")));
+            }
+            let value = attr
+                .decode_and_unescape_value(self.reader.decoder())
+                .map_err(|e| self.malformed(pos, e.to_string()))?;
+            out.push(Attr {
+                ns,
+                local: String::from_utf8_lossy(local.as_ref()).into_owned(),
+                value: value.into_owned(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+struct Attr {
+    ns: Option<String>,
+    local: String,
+    value: String,
+}
+
+fn find(attrs: &[Attr], ns: &str, local: &str) -> Option<String> {
+    attrs
+        .iter()
+        .find(|a| a.ns.as_deref() == Some(ns) && a.local == local)
+        .map(|a| a.value.clone())
+}
+
+/// Resolve a namespace to an owned URI; `"\0unknown"` marks an undeclared prefix.
+fn owned_ns(ns: &ResolveResult<'_>) -> Option<String> {
+    match ns {
+        ResolveResult::Bound(Namespace(uri)) => Some(String::from_utf8_lossy(uri).into_owned()),
+        ResolveResult::Unbound => None,
+        ResolveResult::Unknown(_) => Some("\u{0}unknown".into()),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(bytes: &[u8], pos: usize) -> (usize, usize) {
+    let before = &bytes[..pos.min(bytes.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}

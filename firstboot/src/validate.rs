@@ -1,0 +1,941 @@
+//! Properties → [`ValidatedConfig`], or every problem at once.
+//!
+//! Each rule of `appliance.md` produces a [`Finding`] naming the wizard label and the key,
+//! what was given and what is expected. "Missing", empty and `null` mean the same: not set;
+//! unset properties take the default of the appliance definition.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnetwork::Ipv4Network;
+
+use crate::config::{Addressing, CaMaterial, Deployment, Secret, ValidatedConfig};
+use crate::definition::{self, Definition};
+use crate::env::Environment;
+use crate::pem;
+use crate::ranges::{self, RangeItem};
+
+/// The property keys first boot reads (`class.key`).
+pub mod keys {
+    pub const ROOT_PWD: &str = "appliance.root_pwd";
+    pub const PERMIT_ROOT_LOGIN: &str = "appliance.permit_root_login";
+    pub const CA_CERT: &str = "appliance.ca_cert";
+    pub const CA_CERT_KEY: &str = "appliance.ca_cert_key";
+    pub const HOSTNAME: &str = "network.hostname";
+    pub const NAMESERVERS: &str = "network.nameservers";
+    pub const MANAGEMENT_IP: &str = "network.management_ip";
+    pub const MANAGEMENT_GATEWAY: &str = "network.management_gateway";
+    pub const WORKLOAD_IP: &str = "network.workload_ip";
+    pub const WORKLOAD_GATEWAY: &str = "network.workload_gateway";
+    pub const ADDITIONAL_WORKLOAD_NETWORKS: &str = "network.additional_workload_networks";
+    pub const FRONTEND_IP: &str = "network.frontend_ip";
+    pub const FRONTEND_GATEWAY: &str = "network.frontend_gateway";
+    pub const SERVICE_IP_RANGE: &str = "loadbalance.service_ip_range";
+    pub const DATAPLANE_PORT: &str = "loadbalance.dataplane_port";
+    pub const HAPROXY_USER: &str = "loadbalance.haproxy_user";
+    pub const HAPROXY_PWD: &str = "loadbalance.haproxy_pwd";
+
+    /// Every user-configurable key first boot understands.
+    pub const ALL: &[&str] = &[
+        ROOT_PWD,
+        PERMIT_ROOT_LOGIN,
+        CA_CERT,
+        CA_CERT_KEY,
+        HOSTNAME,
+        NAMESERVERS,
+        MANAGEMENT_IP,
+        MANAGEMENT_GATEWAY,
+        WORKLOAD_IP,
+        WORKLOAD_GATEWAY,
+        ADDITIONAL_WORKLOAD_NETWORKS,
+        FRONTEND_IP,
+        FRONTEND_GATEWAY,
+        SERVICE_IP_RANGE,
+        DATAPLANE_PORT,
+        HAPROXY_USER,
+        HAPROXY_PWD,
+    ];
+
+    /// Keys whose values are secrets: never printed.
+    pub const SECRETS: &[&str] = &[ROOT_PWD, HAPROXY_PWD, CA_CERT_KEY];
+}
+
+use keys::*;
+
+/// One problem or warning about one property.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// `class.key`.
+    pub key: String,
+    /// Wizard label without numbering, e.g. `Workload IP`.
+    pub label: String,
+    /// What was given and what is expected.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.label, self.key, self.message)
+    }
+}
+
+/// A configuration that passed every rule, with the warnings found on the way.
+#[derive(Clone, Debug)]
+pub struct Valid {
+    pub config: ValidatedConfig,
+    pub warnings: Vec<Finding>,
+}
+
+/// Every problem found (never empty), and the warnings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    pub problems: Vec<Finding>,
+    pub warnings: Vec<Finding>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        writeln!(
+            f,
+            "{n} problem{} in the vApp properties:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// Validate the environment's properties for the given deployment.
+pub fn validate(env: &Environment, deployment: Deployment) -> Result<Valid, Invalid> {
+    let mut v = Validator {
+        env,
+        def: definition::appliance(),
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    let config = v.run(deployment);
+    match config {
+        Some(config) if v.problems.is_empty() => Ok(Valid {
+            config,
+            warnings: v.warnings,
+        }),
+        _ => Err(Invalid {
+            problems: v.problems,
+            warnings: v.warnings,
+        }),
+    }
+}
+
+struct Validator<'a> {
+    env: &'a Environment,
+    def: &'a Definition,
+    problems: Vec<Finding>,
+    warnings: Vec<Finding>,
+}
+
+/// An interface's address as given, before cross-checks.
+struct Iface {
+    ip_key: &'static str,
+    gw_key: &'static str,
+    address: Option<Ipv4Network>,
+    gateway: Option<Ipv4Addr>,
+}
+
+impl Validator<'_> {
+    fn finding(&self, key: &str, message: String) -> Finding {
+        Finding {
+            key: key.to_owned(),
+            label: self.def.label(key),
+            message,
+        }
+    }
+
+    fn problem(&mut self, key: &str, message: impl Into<String>) {
+        let f = self.finding(key, message.into());
+        self.problems.push(f);
+    }
+
+    fn warn(&mut self, key: &str, message: impl Into<String>) {
+        let f = self.finding(key, message.into());
+        self.warnings.push(f);
+    }
+
+    /// `Label (key)` of another property, for cross-references in messages.
+    fn refer(&self, key: &str) -> String {
+        format!("{} ({key})", self.def.label(key))
+    }
+
+    /// The value as given, `None` when missing, empty (after trimming) or `null`.
+    fn given(&self, key: &str) -> Option<&str> {
+        let v = self.env.get(key)?;
+        let t = v.trim();
+        if t.is_empty() || t.eq_ignore_ascii_case("null") {
+            None
+        } else {
+            Some(v)
+        }
+    }
+
+    /// Trimmed value, or the definition's default.
+    fn value(&self, key: &str) -> Option<String> {
+        match self.given(key) {
+            Some(v) => Some(v.trim().to_owned()),
+            None => self
+                .def
+                .default(key)
+                .filter(|d| !d.trim().is_empty())
+                .map(|d| d.trim().to_owned()),
+        }
+    }
+
+    fn run(&mut self, deployment: Deployment) -> Option<ValidatedConfig> {
+        for dup in self.env.duplicates() {
+            if ALL.contains(&dup) {
+                self.problem(
+                    dup,
+                    "appears more than once in the environment; expected it once",
+                );
+            }
+        }
+
+        let root_password = self.password(ROOT_PWD);
+        let permit_root_login = self.boolean(PERMIT_ROOT_LOGIN);
+        let hostname = self.hostname();
+        let nameservers = self.nameservers();
+
+        let mut management = self.iface(MANAGEMENT_IP, MANAGEMENT_GATEWAY, "192.168.0.2/24");
+        let mut workload = self.iface(WORKLOAD_IP, WORKLOAD_GATEWAY, "192.168.10.2/24");
+        let mut frontend = match deployment {
+            Deployment::Frontend => {
+                Some(self.iface(FRONTEND_IP, FRONTEND_GATEWAY, "192.168.100.2/24"))
+            }
+            Deployment::Default => {
+                for key in [FRONTEND_IP, FRONTEND_GATEWAY] {
+                    if let Some(v) = self.given(key) {
+                        let v = v.trim().to_owned();
+                        self.warn(
+                            key,
+                            format!(
+                                "\"{v}\" is ignored: the VM is deployed in the Default configuration, \
+                                 which has no frontend network"
+                            ),
+                        );
+                    }
+                }
+                None
+            }
+        };
+
+        // Gateways: required where an interface is static and the deployment needs them;
+        // ignored (with a warning) on DHCP interfaces.
+        self.gateway_rules(
+            &mut management,
+            true,
+            "it is the appliance's default gateway",
+        );
+        let frontend_mode = deployment == Deployment::Frontend;
+        self.gateway_rules(
+            &mut workload,
+            frontend_mode,
+            "the Frontend Network configuration does not work without it",
+        );
+        if let Some(fe) = frontend.as_mut() {
+            self.gateway_rules(
+                fe,
+                true,
+                "the Frontend Network configuration does not work without it",
+            );
+        }
+        if management.address.is_none() {
+            self.warn(
+                MANAGEMENT_IP,
+                "not set: the management NIC uses DHCP; its address must never change (use a DHCP \
+                 reservation), because the Supervisor reaches the Data Plane API there",
+            );
+        }
+
+        let additional = self.additional_networks(&workload);
+        let (lb_items, lb_ok) = self.lb_ranges();
+        self.lb_cross_checks(
+            &lb_items,
+            &management,
+            &workload,
+            frontend.as_ref(),
+            &nameservers,
+        );
+        let lb = lb_ok.then_some(lb_items);
+
+        let dataplane_port = self.port();
+        let haproxy_user = self.user();
+        let haproxy_password = self.password(HAPROXY_PWD);
+        let ca = self.ca();
+
+        Some(ValidatedConfig {
+            deployment,
+            hostname: hostname?,
+            nameservers: nameservers?,
+            management: addressing(&management),
+            workload: addressing(&workload),
+            additional_workload_networks: additional?,
+            frontend: frontend.as_ref().map(addressing),
+            lb_ranges: lb?.into_iter().flat_map(|r| r.cidrs).collect(),
+            dataplane_port: dataplane_port?,
+            haproxy_user: haproxy_user?,
+            haproxy_password: haproxy_password?,
+            root_password: root_password?,
+            permit_root_login: permit_root_login?,
+            ca: ca?,
+        })
+    }
+
+    fn password(&mut self, key: &str) -> Option<Secret> {
+        let Some(pw) = self.given(key).map(str::to_owned) else {
+            self.problem(key, "not set; expected a password of 6 to 128 characters");
+            return None;
+        };
+        let n = pw.chars().count();
+        if !(6..=128).contains(&n) {
+            self.problem(
+                key,
+                format!("is {n} characters long; expected 6 to 128 characters"),
+            );
+            return None;
+        }
+        if pw.chars().any(char::is_control) {
+            self.problem(
+                key,
+                "contains a control character (line break, tab, …); expected printable characters",
+            );
+            return None;
+        }
+        Some(Secret(pw))
+    }
+
+    fn boolean(&mut self, key: &str) -> Option<bool> {
+        let v = self.value(key).unwrap_or_default();
+        if v.eq_ignore_ascii_case("true") {
+            Some(true)
+        } else if v.eq_ignore_ascii_case("false") {
+            Some(false)
+        } else {
+            self.problem(
+                key,
+                format!("\"{v}\" is not a boolean; expected true or false"),
+            );
+            None
+        }
+    }
+
+    fn hostname(&mut self) -> Option<String> {
+        let Some(h) = self.value(HOSTNAME) else {
+            self.problem(
+                HOSTNAME,
+                "not set; expected a host name or FQDN, e.g. haproxy.local",
+            );
+            return None;
+        };
+        if is_rfc1123_hostname(&h) {
+            Some(h)
+        } else {
+            self.problem(
+                HOSTNAME,
+                format!(
+                    "\"{h}\" is not a valid host name; expected dot-separated labels of 1 to 63 \
+                     letters, digits and hyphens, not starting or ending with a hyphen, at most \
+                     253 characters (RFC 1123)"
+                ),
+            );
+            None
+        }
+    }
+
+    fn nameservers(&mut self) -> Option<Vec<Ipv4Addr>> {
+        let v = self.value(NAMESERVERS).unwrap_or_default();
+        let items: Vec<&str> = v
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        let mut out = Vec::new();
+        let mut ok = true;
+        for item in &items {
+            match ranges::parse_ip(item) {
+                Some(ip) => out.push(ip),
+                None => {
+                    ok = false;
+                    self.problem(
+                        NAMESERVERS,
+                        format!(
+                            "\"{item}\" is not an IPv4 address; expected comma-separated IPv4 \
+                             addresses, e.g. 1.1.1.1, 1.0.0.1"
+                        ),
+                    );
+                }
+            }
+        }
+        if items.len() > 3 {
+            ok = false;
+            self.problem(
+                NAMESERVERS,
+                format!(
+                    "lists {} servers ({}); expected at most three",
+                    items.len(),
+                    items.join(", ")
+                ),
+            );
+        }
+        ok.then_some(out)
+    }
+
+    /// Parse an interface's IP (with prefix) and gateway; problems are recorded, and what
+    /// could be parsed is kept for the cross-checks.
+    fn iface(&mut self, ip_key: &'static str, gw_key: &'static str, example: &str) -> Iface {
+        let address = self
+            .value(ip_key)
+            .and_then(|v| self.host_cidr(ip_key, &v, example));
+        let gateway = self.value(gw_key).and_then(|v| {
+            let example_gw = example
+                .split('/')
+                .next()
+                .and_then(|ip| ip.rsplit_once('.'))
+                .map(|(net, _)| format!("{net}.1"))
+                .unwrap_or_default();
+            self.plain_ip(gw_key, &v, &example_gw)
+        });
+        Iface {
+            ip_key,
+            gw_key,
+            address,
+            gateway,
+        }
+    }
+
+    /// An IPv4 address with prefix length whose host part is neither the network nor the
+    /// broadcast address.
+    fn host_cidr(&mut self, key: &str, v: &str, example: &str) -> Option<Ipv4Network> {
+        let Some((ip, prefix)) = v.split_once('/') else {
+            if ranges::parse_ip(v).is_some() {
+                self.problem(
+                    key,
+                    format!(
+                        "\"{v}\" has no prefix length; expected an IPv4 address with prefix \
+                         length, e.g. {example}"
+                    ),
+                );
+            } else {
+                self.problem(
+                    key,
+                    format!(
+                        "\"{v}\" is not an IPv4 address with prefix length; expected e.g. {example}"
+                    ),
+                );
+            }
+            return None;
+        };
+        let parsed = ranges::parse_ip(ip.trim()).zip(ranges::parse_prefix(prefix.trim()));
+        let Some((ip, prefix)) = parsed.filter(|(_, p)| *p >= 1) else {
+            self.problem(
+                key,
+                format!(
+                    "\"{v}\" is not an IPv4 address with prefix length; expected e.g. {example}"
+                ),
+            );
+            return None;
+        };
+        let net = Ipv4Network::new(ip, prefix).ok()?;
+        let subnet = Ipv4Network::new(net.network(), prefix).ok()?;
+        if prefix <= 30 && ip == net.network() {
+            self.problem(
+                key,
+                format!(
+                    "{net} is the network address of {subnet}; expected a host address inside it, \
+                     e.g. {example}"
+                ),
+            );
+            return None;
+        }
+        if prefix <= 30 && ip == net.broadcast() {
+            self.problem(
+                key,
+                format!(
+                    "{net} is the broadcast address of {subnet}; expected a host address inside \
+                     it, e.g. {example}"
+                ),
+            );
+            return None;
+        }
+        Some(net)
+    }
+
+    fn plain_ip(&mut self, key: &str, v: &str, example: &str) -> Option<Ipv4Addr> {
+        if let Some(ip) = ranges::parse_ip(v) {
+            return Some(ip);
+        }
+        if let Some((ip, _)) = v.split_once('/')
+            && ranges::parse_ip(ip.trim()).is_some()
+        {
+            self.problem(
+                key,
+                format!(
+                    "\"{v}\" has a prefix length; expected a plain IPv4 address, e.g. {example}"
+                ),
+            );
+        } else {
+            self.problem(
+                key,
+                format!(
+                    "\"{v}\" is not an IPv4 address; expected a plain IPv4 address, e.g. {example}"
+                ),
+            );
+        }
+        None
+    }
+
+    fn gateway_rules(&mut self, iface: &mut Iface, required: bool, why: &str) {
+        let ip_given = self.given(iface.ip_key).is_some();
+        let gw_given = self.given(iface.gw_key).is_some();
+        if !ip_given {
+            if let Some(v) = self.given(iface.gw_key).map(|s| s.trim().to_owned()) {
+                let ip_ref = self.refer(iface.ip_key);
+                self.warn(
+                    iface.gw_key,
+                    format!(
+                        "\"{v}\" is ignored: {ip_ref} is not set, so the interface uses DHCP and \
+                         learns its gateway from the lease"
+                    ),
+                );
+            }
+            iface.gateway = None;
+            return;
+        }
+        let Some(addr) = iface.address else {
+            return; // the address itself is wrong: already reported
+        };
+        let subnet = Ipv4Network::new(addr.network(), addr.prefix()).unwrap_or(addr);
+        match iface.gateway {
+            None if !gw_given && required => {
+                let ip_ref = self.refer(iface.ip_key);
+                self.problem(
+                    iface.gw_key,
+                    format!(
+                        "not set; expected the gateway of {subnet} because {ip_ref} is static: \
+                         {why}"
+                    ),
+                );
+            }
+            None => {}
+            Some(gw) => {
+                let ip_ref = self.refer(iface.ip_key);
+                if !addr.contains(gw) {
+                    self.problem(
+                        iface.gw_key,
+                        format!(
+                            "{gw} lies outside {subnet}, the subnet of {ip_ref}; expected an \
+                             address inside it"
+                        ),
+                    );
+                    iface.gateway = None;
+                } else if gw == addr.ip() {
+                    self.problem(
+                        iface.gw_key,
+                        format!(
+                            "{gw} is the appliance's own address ({ip_ref}); expected the \
+                             router's address"
+                        ),
+                    );
+                    iface.gateway = None;
+                } else if addr.prefix() <= 30 && (gw == addr.network() || gw == addr.broadcast()) {
+                    let which = if gw == addr.network() {
+                        "network"
+                    } else {
+                        "broadcast"
+                    };
+                    self.problem(
+                        iface.gw_key,
+                        format!(
+                            "{gw} is the {which} address of {subnet}; expected a host address \
+                             inside it"
+                        ),
+                    );
+                    iface.gateway = None;
+                }
+            }
+        }
+    }
+
+    fn additional_networks(&mut self, workload: &Iface) -> Option<Vec<Ipv4Network>> {
+        let v = self.value(ADDITIONAL_WORKLOAD_NETWORKS).unwrap_or_default();
+        let mut out = Vec::new();
+        let mut ok = true;
+        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match ranges::parse_item(item) {
+                Ok(RangeItem { cidrs, .. }) if !item.contains('-') => out.extend(cidrs),
+                Ok(_) | Err(ranges::RangeError::Reversed { .. }) => {
+                    ok = false;
+                    self.problem(
+                        ADDITIONAL_WORKLOAD_NETWORKS,
+                        format!(
+                            "\"{item}\" is not a CIDR; expected comma-separated IPv4 networks, \
+                             e.g. 192.168.20.0/24, 192.168.30.0/24"
+                        ),
+                    );
+                }
+                Err(e) => {
+                    ok = false;
+                    let msg = match e {
+                        ranges::RangeError::Syntax { given } => format!(
+                            "\"{given}\" is not a CIDR; expected comma-separated IPv4 networks, \
+                             e.g. 192.168.20.0/24, 192.168.30.0/24"
+                        ),
+                        other => other.to_string(),
+                    };
+                    self.problem(ADDITIONAL_WORKLOAD_NETWORKS, msg);
+                }
+            }
+        }
+        if let Some(addr) = workload.address {
+            let primary = Ipv4Network::new(addr.network(), addr.prefix()).unwrap_or(addr);
+            let ip_ref = self.refer(WORKLOAD_IP);
+            for net in &out {
+                if overlaps(net, &primary) {
+                    ok = false;
+                    self.problem(
+                        ADDITIONAL_WORKLOAD_NETWORKS,
+                        format!(
+                            "{net} overlaps the primary workload network {primary} of {ip_ref}; \
+                             expected only networks reached through the workload gateway"
+                        ),
+                    );
+                }
+            }
+            if !out.is_empty()
+                && workload.gateway.is_none()
+                && self.given(WORKLOAD_GATEWAY).is_none()
+            {
+                ok = false;
+                let gw_ref = self.refer(WORKLOAD_GATEWAY);
+                self.problem(
+                    ADDITIONAL_WORKLOAD_NETWORKS,
+                    format!(
+                        "lists networks to route through the workload gateway, but {gw_ref} is \
+                         not set; expected a workload gateway"
+                    ),
+                );
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// The items that parsed (for the cross-checks), and whether the whole list is valid.
+    fn lb_ranges(&mut self) -> (Vec<RangeItem>, bool) {
+        let Some(v) = self.value(SERVICE_IP_RANGE) else {
+            self.problem(
+                SERVICE_IP_RANGE,
+                "not set; expected comma-separated IPv4 CIDRs or address ranges, e.g. \
+                 192.168.100.0/24 or 192.168.100.10-192.168.100.20",
+            );
+            return (Vec::new(), false);
+        };
+        let mut items = Vec::new();
+        let mut ok = true;
+        for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match ranges::parse_item(item) {
+                Ok(r) => items.push(r),
+                Err(e) => {
+                    ok = false;
+                    self.problem(SERVICE_IP_RANGE, e.to_string());
+                }
+            }
+        }
+        for (i, a) in items.iter().enumerate() {
+            for b in &items[i + 1..] {
+                let (a0, a1) = a.bounds();
+                let (b0, b1) = b.bounds();
+                if a0 <= b1 && b0 <= a1 {
+                    ok = false;
+                    self.problem(
+                        SERVICE_IP_RANGE,
+                        format!(
+                            "{} overlaps {}; expected ranges that do not overlap each other",
+                            a.text, b.text
+                        ),
+                    );
+                }
+            }
+        }
+        if ok && items.is_empty() {
+            self.problem(
+                SERVICE_IP_RANGE,
+                format!("\"{v}\" lists no range; expected e.g. 192.168.100.0/24"),
+            );
+            return (items, false);
+        }
+        (items, ok)
+    }
+
+    fn lb_cross_checks(
+        &mut self,
+        lb: &[RangeItem],
+        management: &Iface,
+        workload: &Iface,
+        frontend: Option<&Iface>,
+        nameservers: &Option<Vec<Ipv4Addr>>,
+    ) {
+        let inside = |ip: Ipv4Addr| lb.iter().find(|r| r.contains(ip)).map(|r| r.text.clone());
+        // The management subnet must not hold any VIP.
+        if let Some(addr) = management.address {
+            let subnet = Ipv4Network::new(addr.network(), addr.prefix()).unwrap_or(addr);
+            let ip_ref = self.refer(MANAGEMENT_IP);
+            for r in lb {
+                if r.cidrs.iter().any(|c| overlaps(c, &subnet)) {
+                    self.problem(
+                        SERVICE_IP_RANGE,
+                        format!(
+                            "{} overlaps the management subnet {subnet} of {ip_ref}; expected \
+                             ranges outside it",
+                            r.text
+                        ),
+                    );
+                }
+            }
+        }
+        // Appliance addresses and gateways.
+        let ifaces: Vec<&Iface> = [Some(management), Some(workload), frontend]
+            .into_iter()
+            .flatten()
+            .collect();
+        for iface in ifaces {
+            if let Some(addr) = iface.address
+                && let Some(range) = inside(addr.ip())
+            {
+                self.problem(
+                    iface.ip_key,
+                    format!(
+                        "{addr} lies inside load-balancer range {range} ({SERVICE_IP_RANGE}); \
+                         expected an address outside every load-balancer range"
+                    ),
+                );
+            }
+            if let Some(gw) = iface.gateway
+                && let Some(range) = inside(gw)
+            {
+                self.problem(
+                    iface.gw_key,
+                    format!(
+                        "{gw} lies inside load-balancer range {range} ({SERVICE_IP_RANGE}); \
+                         expected an address outside every load-balancer range"
+                    ),
+                );
+            }
+        }
+        if let Some(ns) = nameservers {
+            for &ip in ns {
+                if let Some(range) = inside(ip) {
+                    self.problem(
+                        NAMESERVERS,
+                        format!(
+                            "{ip} lies inside load-balancer range {range} ({SERVICE_IP_RANGE}); \
+                             expected DNS servers outside every load-balancer range"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn port(&mut self) -> Option<u16> {
+        let v = self.value(DATAPLANE_PORT).unwrap_or_default();
+        let expected = "expected an integer from 1 to 65535 other than 22";
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            self.problem(
+                DATAPLANE_PORT,
+                format!("\"{v}\" is not a port number; {expected}"),
+            );
+            return None;
+        }
+        match v.parse::<u32>() {
+            Ok(22) => {
+                self.problem(
+                    DATAPLANE_PORT,
+                    "22 is reserved for SSH; expected another port from 1 to 65535",
+                );
+                None
+            }
+            Ok(p @ 1..=65535) => u16::try_from(p).ok(),
+            _ => {
+                self.problem(DATAPLANE_PORT, format!("{v} is out of range; {expected}"));
+                None
+            }
+        }
+    }
+
+    fn user(&mut self) -> Option<String> {
+        let Some(u) = self.value(HAPROXY_USER) else {
+            self.problem(HAPROXY_USER, "not set; expected a user name, e.g. admin");
+            return None;
+        };
+        let ok = u.len() <= 64
+            && u.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+        if ok {
+            Some(u)
+        } else {
+            self.problem(
+                HAPROXY_USER,
+                format!(
+                    "\"{u}\" is not a valid user name; expected 1 to 64 letters, digits, '.', \
+                     '_', '-' or '@'"
+                ),
+            );
+            None
+        }
+    }
+
+    /// `Some(None)`: no CA supplied (generate one). `None`: problems were recorded.
+    fn ca(&mut self) -> Option<Option<CaMaterial>> {
+        let cert_text = self.given(CA_CERT).map(str::to_owned);
+        let key_text = self.given(CA_CERT_KEY).map(str::to_owned);
+        let (cert_text, key_text) = match (cert_text, key_text) {
+            (None, None) => return Some(None),
+            (Some(_), None) => {
+                let cert_ref = self.refer(CA_CERT);
+                self.problem(
+                    CA_CERT_KEY,
+                    format!("not set; expected the CA's private key because {cert_ref} is given"),
+                );
+                return None;
+            }
+            (None, Some(_)) => {
+                let key_ref = self.refer(CA_CERT_KEY);
+                self.problem(
+                    CA_CERT,
+                    format!(
+                        "not set although {key_ref} is given; expected both the CA certificate \
+                         and its key, or neither"
+                    ),
+                );
+                return None;
+            }
+            (Some(c), Some(k)) => (c, k),
+        };
+        let certs = match pem::certificates(&cert_text) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.problem(CA_CERT, e.to_string());
+                None
+            }
+        };
+        let key = match pem::private_key(&key_text) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                self.problem(CA_CERT_KEY, e.to_string());
+                None
+            }
+        };
+        let (certs, key) = (certs?, key?);
+        let matching = certs.iter().position(|c| {
+            c.public_key()
+                .map(|public| public.public_eq(&key))
+                .unwrap_or(false)
+        });
+        let Some(index) = matching else {
+            let subject = certs.first().map(pem::subject).unwrap_or_default();
+            self.problem(
+                CA_CERT_KEY,
+                format!(
+                    "does not match the certificate ({subject}); expected the private key of \
+                     that certificate"
+                ),
+            );
+            return None;
+        };
+        let ca_cert = &certs[index];
+        if !pem::is_ca(ca_cert) {
+            self.problem(
+                CA_CERT,
+                format!(
+                    "the certificate ({}) is not a CA (no basicConstraints CA:TRUE); expected a \
+                     CA certificate that can sign the appliance's server certificate",
+                    pem::subject(ca_cert)
+                ),
+            );
+            return None;
+        }
+        if let Ok(now) = openssl::asn1::Asn1Time::days_from_now(0)
+            && ca_cert.not_after() < now
+        {
+            self.warn(
+                CA_CERT,
+                format!(
+                    "the certificate ({}) expired on {}; clients will refuse the server \
+                     certificate it signs",
+                    pem::subject(ca_cert),
+                    ca_cert.not_after()
+                ),
+            );
+        }
+        // CA first, then the rest of the chain in input order.
+        let mut chain = String::new();
+        for c in std::iter::once(ca_cert).chain(
+            certs
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != index)
+                .map(|(_, c)| c),
+        ) {
+            match c.to_pem() {
+                Ok(p) => chain.push_str(&String::from_utf8_lossy(&p)),
+                Err(_) => {
+                    self.problem(CA_CERT, "cannot re-encode the certificate as PEM");
+                    return None;
+                }
+            }
+        }
+        let key_pem = match key.private_key_to_pem_pkcs8() {
+            Ok(p) => String::from_utf8_lossy(&p).into_owned(),
+            Err(_) => {
+                self.problem(CA_CERT_KEY, "cannot re-encode the key as PKCS#8");
+                return None;
+            }
+        };
+        Some(Some(CaMaterial {
+            cert_chain_pem: chain,
+            key_pkcs8_pem: Secret(key_pem),
+        }))
+    }
+}
+
+fn addressing(iface: &Iface) -> Addressing {
+    match iface.address {
+        Some(address) => Addressing::Static {
+            address,
+            gateway: iface.gateway,
+        },
+        None => Addressing::Dhcp,
+    }
+}
+
+fn overlaps(a: &Ipv4Network, b: &Ipv4Network) -> bool {
+    a.contains(b.network()) || b.contains(a.network())
+}
+
+/// RFC 1123 host name: dot-separated labels of 1–63 letters, digits and hyphens, no label
+/// starting or ending with a hyphen, at most 253 characters in all.
+pub fn is_rfc1123_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
