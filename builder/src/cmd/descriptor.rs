@@ -19,15 +19,17 @@ pub const HAPROXY_DEFINITION_ORIGIN: &str = "builder/appliance/haproxy.toml (bui
 
 /// The built-in HAProxy appliance definition, EULA included.
 pub fn builtin_definition() -> Result<Definition, DefinitionError> {
-    Definition::parse_with_files(HAPROXY_DEFINITION, HAPROXY_DEFINITION_ORIGIN, |path| {
-        match path {
+    Definition::parse_with_files(
+        HAPROXY_DEFINITION,
+        HAPROXY_DEFINITION_ORIGIN,
+        |path| match path {
             "eula.txt" => Ok(HAPROXY_EULA.to_string()),
             other => Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 format!("{other} is not built into ova-builder; use --definition FILE"),
             )),
-        }
-    })
+        },
+    )
 }
 
 /// The definition in `path`, or the built-in one when `None`.
