@@ -1,4 +1,10 @@
 //! The `ova-builder` library: packaging (descriptor + VMDK → manifest → OVA), verification,
 //! and the subcommands that glue the `ovf` and `image` crates together.
 
+pub mod atomic;
 pub mod cmd;
+pub mod manifest;
+pub mod ova;
+pub mod progress;
+pub mod sign;
+pub mod verify;

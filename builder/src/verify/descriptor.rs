@@ -1,0 +1,464 @@
+//! Checks of the descriptor against itself and against the package's files.
+
+use std::collections::{BTreeSet, HashSet};
+
+use image::vmdk::header::SparseHeader;
+use ovf::Envelope;
+
+use super::members::name_problem;
+use super::package::Package;
+use super::{Check, Findings};
+
+pub(crate) fn check(
+    package: &Package,
+    ovf_name: &str,
+    envelope: &Envelope,
+    findings: &mut Findings,
+) {
+    check_references(package, ovf_name, envelope, findings);
+    check_disks(package, envelope, findings);
+    check_configurations(envelope, ovf_name, findings);
+    check_links(envelope, ovf_name, findings);
+}
+
+/// Every `References` file is a safe bare name, present, with its declared size; every
+/// package member is referenced.
+fn check_references(
+    package: &Package,
+    ovf_name: &str,
+    envelope: &Envelope,
+    findings: &mut Findings,
+) {
+    let mut ids = HashSet::new();
+    for file in &envelope.references {
+        if !ids.insert(file.id.as_str()) {
+            findings.error(
+                Check::DuplicateId,
+                Some(ovf_name),
+                format!("References declares the file id `{}` twice", file.id),
+            );
+        }
+        if let Some((check, message)) = name_problem(&file.href) {
+            findings.error(
+                check,
+                Some(ovf_name),
+                format!(
+                    "References file `{}` (id {}): {message}",
+                    file.href, file.id
+                ),
+            );
+            continue;
+        }
+        match package.size(&file.href) {
+            None => findings.error(
+                Check::MissingFile,
+                Some(&file.href),
+                format!(
+                    "References lists `{}` (id {}) but the package has no such file",
+                    file.href, file.id
+                ),
+            ),
+            Some(actual) => match file.size {
+                Some(declared) if declared != actual => findings.error(
+                    Check::FileSize,
+                    Some(&file.href),
+                    format!(
+                        "ovf:size in the descriptor is {declared} bytes but the file has \
+                         {actual} bytes; ovf:size must be the exact length"
+                    ),
+                ),
+                Some(_) => {}
+                None => findings.warn(
+                    Check::FileSize,
+                    Some(&file.href),
+                    format!("References file id {} has no ovf:size", file.id),
+                ),
+            },
+        }
+        if file.compression.as_deref().is_some_and(|c| c != "identity") {
+            findings.warn(
+                Check::Compression,
+                Some(&file.href),
+                format!(
+                    "ovf:compression=\"{}\": vSphere expects uncompressed files (the VMDK is \
+                     compressed already)",
+                    file.compression.as_deref().unwrap_or_default()
+                ),
+            );
+        }
+    }
+    let referenced: HashSet<&str> = envelope
+        .references
+        .iter()
+        .map(|f| f.href.as_str())
+        .collect();
+    for m in package.members() {
+        let special = m.name == ovf_name || m.name.ends_with(".mf") || m.name.ends_with(".cert");
+        if !special && !referenced.contains(m.name.as_str()) {
+            findings.warn(
+                Check::UnreferencedFile,
+                Some(&m.name),
+                "the member is not listed in References; deployers ignore it",
+            );
+        }
+    }
+}
+
+/// Bytes per allocation unit: `byte`, `byte * 2^20`, `byte * 1024`, absent = bytes.
+fn unit_bytes(units: Option<&str>) -> Option<u64> {
+    let Some(units) = units else { return Some(1) };
+    let compact: String = units.chars().filter(|c| !c.is_whitespace()).collect();
+    let rest = compact.strip_prefix("byte")?;
+    if rest.is_empty() {
+        return Some(1);
+    }
+    let factor = rest.strip_prefix('*')?;
+    if let Some((base, exp)) = factor.split_once('^') {
+        let base: u64 = base.parse().ok()?;
+        let exp: u32 = exp.parse().ok()?;
+        base.checked_pow(exp)
+    } else {
+        factor.parse().ok()
+    }
+}
+
+/// Each disk's file exists, and its capacity equals the VMDK header's.
+fn check_disks(package: &Package, envelope: &Envelope, findings: &mut Findings) {
+    let Some(section) = &envelope.disk_section else {
+        return;
+    };
+    let mut ids = HashSet::new();
+    for disk in &section.disks {
+        if !ids.insert(disk.disk_id.as_str()) {
+            findings.error(
+                Check::DuplicateId,
+                None,
+                format!("DiskSection declares the disk id `{}` twice", disk.disk_id),
+            );
+        }
+        let label = format!("disk `{}`", disk.disk_id);
+        let capacity = match (
+            disk.capacity.trim().parse::<u64>(),
+            unit_bytes(disk.capacity_allocation_units.as_deref()),
+        ) {
+            (Ok(c), Some(u)) => c.checked_mul(u),
+            (Err(_), _) if disk.capacity.contains("${") => None,
+            _ => {
+                findings.warn(
+                    Check::DiskCapacity,
+                    None,
+                    format!(
+                        "{label}: capacity `{}` with units `{}` is not a number of bytes this \
+                         tool understands",
+                        disk.capacity,
+                        disk.capacity_allocation_units.as_deref().unwrap_or("byte")
+                    ),
+                );
+                None
+            }
+        };
+        let Some(file_ref) = &disk.file_ref else {
+            continue; // a blank disk created at deployment
+        };
+        let Some(file) = envelope.references.iter().find(|f| &f.id == file_ref) else {
+            findings.error(
+                Check::UndefinedReference,
+                None,
+                format!(
+                    "{label} refers to file id `{file_ref}`, which References does not declare"
+                ),
+            );
+            continue;
+        };
+        if package.size(&file.href).is_none() || name_problem(&file.href).is_some() {
+            continue; // reported with the References checks
+        }
+        if let (Some(capacity), Some(populated)) = (capacity, disk.populated_size) {
+            if populated > capacity {
+                findings.warn(
+                    Check::DiskCapacity,
+                    Some(&file.href),
+                    format!(
+                        "{label}: populatedSize {populated} is larger than the capacity {capacity}"
+                    ),
+                );
+            }
+        }
+        let is_vmdk = disk.format.as_deref().is_some_and(|f| f.contains("vmdk"))
+            || file.href.ends_with(".vmdk");
+        if !is_vmdk {
+            continue;
+        }
+        let mut head = [0u8; 512];
+        let n = package.read_at(&file.href, 0, &mut head).unwrap_or(0);
+        let header = if n == 512 {
+            SparseHeader::parse(&head)
+        } else {
+            Err(format!("the file is only {n} bytes long"))
+        };
+        let header = match header {
+            Ok(h) => h,
+            Err(e) => {
+                findings.error(
+                    Check::VmdkHeader,
+                    Some(&file.href),
+                    format!("{label}: not a sparse (streamOptimized) VMDK: {e}"),
+                );
+                continue;
+            }
+        };
+        let vmdk_bytes = header.capacity.saturating_mul(512);
+        if let Some(capacity) = capacity {
+            if capacity != vmdk_bytes {
+                findings.error(
+                    Check::DiskCapacity,
+                    Some(&file.href),
+                    format!(
+                        "{label}: the descriptor's capacity is {capacity} bytes but the VMDK \
+                         header says {vmdk_bytes} bytes ({} sectors)",
+                        header.capacity
+                    ),
+                );
+            }
+        }
+        let stream = disk
+            .format
+            .as_deref()
+            .is_some_and(|f| f.ends_with("#streamOptimized"));
+        if stream {
+            check_stream_descriptor(package, &file.href, &header, findings);
+        }
+    }
+}
+
+/// A disk declared streamOptimized must say so in its embedded descriptor and header.
+fn check_stream_descriptor(
+    package: &Package,
+    href: &str,
+    header: &SparseHeader,
+    findings: &mut Findings,
+) {
+    const FLAGS: u32 = image::vmdk::header::FLAG_COMPRESSED | image::vmdk::header::FLAG_MARKERS;
+    if header.flags & FLAGS != FLAGS {
+        findings.error(
+            Check::VmdkHeader,
+            Some(href),
+            format!(
+                "the descriptor declares a streamOptimized disk but the header flags {:#x} lack \
+                 compressed grains with markers (0x30000)",
+                header.flags
+            ),
+        );
+        return;
+    }
+    let size = header.descriptor_size.saturating_mul(512).min(1 << 20) as usize;
+    if header.descriptor_offset == 0 || size == 0 {
+        return;
+    }
+    let mut buf = vec![0u8; size];
+    let Ok(n) = package.read_at(href, header.descriptor_offset * 512, &mut buf) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&buf[..n]);
+    let text = text.trim_end_matches('\0');
+    match image::vmdk::descriptor::parse(text) {
+        Ok(d) if d.create_type.as_deref() == Some("streamOptimized") => {}
+        Ok(d) => findings.error(
+            Check::VmdkHeader,
+            Some(href),
+            format!(
+                "the embedded VMDK descriptor says createType=\"{}\"; the OVF declares \
+                 streamOptimized",
+                d.create_type.as_deref().unwrap_or("")
+            ),
+        ),
+        Err(e) => findings.error(
+            Check::VmdkHeader,
+            Some(href),
+            format!("the embedded VMDK descriptor does not parse: {e}"),
+        ),
+    }
+}
+
+/// Every `ovf:configuration` names a declared deployment option.
+fn check_configurations(envelope: &Envelope, ovf_name: &str, findings: &mut Findings) {
+    let declared: Vec<&str> = envelope
+        .deployment_option_section
+        .iter()
+        .flat_map(|s| s.configurations.iter().map(|c| c.id.as_str()))
+        .collect();
+    let mut seen = HashSet::new();
+    for id in &declared {
+        if !seen.insert(*id) {
+            findings.error(
+                Check::DuplicateId,
+                Some(ovf_name),
+                format!("DeploymentOptionSection declares `{id}` twice"),
+            );
+        }
+    }
+    if let Some(section) = &envelope.deployment_option_section {
+        let defaults = section
+            .configurations
+            .iter()
+            .filter(|c| c.default == Some(true))
+            .count();
+        if defaults > 1 {
+            findings.error(
+                Check::DuplicateId,
+                Some(ovf_name),
+                format!("{defaults} deployment options are marked default; at most one may be"),
+            );
+        }
+    }
+    let mut uses: Vec<(String, &str)> = Vec::new();
+    if let Some(ns) = &envelope.network_section {
+        for n in &ns.networks {
+            if let Some(c) = &n.configuration {
+                uses.push((format!("network `{}`", n.name), c));
+            }
+        }
+    }
+    if let Some(vs) = &envelope.virtual_system {
+        for hw in &vs.virtual_hardware_sections {
+            for item in &hw.items {
+                if let Some(c) = &item.configuration {
+                    uses.push((
+                        format!(
+                            "hardware item `{}` (InstanceID {})",
+                            item.element_name, item.instance_id
+                        ),
+                        c,
+                    ));
+                }
+            }
+        }
+        for section in &vs.product_sections {
+            for p in section.properties() {
+                let key = section.full_key(p);
+                if let Some(c) = &p.configuration {
+                    uses.push((format!("property `{key}`"), c));
+                }
+                for v in &p.values {
+                    if let Some(c) = &v.configuration {
+                        uses.push((format!("a <Value> of property `{key}`"), c));
+                    }
+                }
+            }
+        }
+    }
+    for (what, list) in uses {
+        for id in list.split_whitespace() {
+            if !declared.contains(&id) {
+                let known = if declared.is_empty() {
+                    "the descriptor declares no deployment options".to_string()
+                } else {
+                    format!("declared: {}", declared.join(", "))
+                };
+                findings.error(
+                    Check::UndefinedReference,
+                    Some(ovf_name),
+                    format!(
+                        "{what} has ovf:configuration `{id}`, which no DeploymentOption declares ({known})"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Network connections, host resources and parents name things that exist; property keys
+/// are unique.
+fn check_links(envelope: &Envelope, ovf_name: &str, findings: &mut Findings) {
+    let networks: BTreeSet<&str> = envelope
+        .network_section
+        .iter()
+        .flat_map(|s| s.networks.iter().map(|n| n.name.as_str()))
+        .collect();
+    let disks: BTreeSet<&str> = envelope
+        .disk_section
+        .iter()
+        .flat_map(|s| s.disks.iter().map(|d| d.disk_id.as_str()))
+        .collect();
+    let files: BTreeSet<&str> = envelope.references.iter().map(|f| f.id.as_str()).collect();
+    let Some(vs) = &envelope.virtual_system else {
+        return;
+    };
+    for hw in &vs.virtual_hardware_sections {
+        let instances: BTreeSet<&str> = hw.items.iter().map(|i| i.instance_id.as_str()).collect();
+        for item in &hw.items {
+            let what = format!(
+                "hardware item `{}` (InstanceID {})",
+                item.element_name, item.instance_id
+            );
+            for c in &item.connections {
+                if !networks.contains(c.as_str()) {
+                    findings.error(
+                        Check::UndefinedReference,
+                        Some(ovf_name),
+                        format!("{what} connects to network `{c}`, which NetworkSection does not declare"),
+                    );
+                }
+            }
+            for r in &item.host_resources {
+                let (kind, id, known) = if let Some(id) = r.strip_prefix("ovf:/disk/") {
+                    ("disk", id, &disks)
+                } else if let Some(id) = r.strip_prefix("ovf:/file/") {
+                    ("file", id, &files)
+                } else {
+                    continue;
+                };
+                if !known.contains(id) {
+                    findings.error(
+                        Check::UndefinedReference,
+                        Some(ovf_name),
+                        format!(
+                            "{what} uses {kind} `{id}` ({r}), which the descriptor does not declare"
+                        ),
+                    );
+                }
+            }
+            if let Some(parent) = &item.parent {
+                if !instances.contains(parent.as_str()) {
+                    findings.error(
+                        Check::UndefinedReference,
+                        Some(ovf_name),
+                        format!("{what} has Parent {parent}, which no item's InstanceID is"),
+                    );
+                }
+            }
+        }
+    }
+    let mut keys = HashSet::new();
+    for section in &vs.product_sections {
+        for p in section.properties() {
+            let key = section.full_key(p);
+            let key = match &section.instance {
+                Some(i) if !i.is_empty() => format!("{key}.{i}"),
+                _ => key,
+            };
+            if !keys.insert(key.clone()) {
+                findings.error(
+                    Check::DuplicateId,
+                    Some(ovf_name),
+                    format!("the property key `{key}` is declared twice"),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::unit_bytes;
+
+    #[test]
+    fn allocation_units() {
+        assert_eq!(unit_bytes(None), Some(1));
+        assert_eq!(unit_bytes(Some("byte")), Some(1));
+        assert_eq!(unit_bytes(Some("byte * 2^30")), Some(1 << 30));
+        assert_eq!(unit_bytes(Some("byte*1024")), Some(1024));
+        assert_eq!(unit_bytes(Some("MegaBytes")), None);
+    }
+}

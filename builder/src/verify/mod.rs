@@ -1,0 +1,532 @@
+//! `verify`: everything a release engineer wants checked before an OVA is published.
+//!
+//! The checks, each reported as a [`Problem`] with its own [`Check`] code and a message that
+//! names the file, what was found and what is expected:
+//! - the container (OVA only): ustar or GNU headers, no PAX or GNU long-name records, bare
+//!   member names (no absolute paths, `..`, `./`, directories), regular files only (no links,
+//!   devices, directories), no duplicates; the `.ovf` first, `.mf` and `.cert` together right
+//!   after it (or both at the end), then the files in `References` order;
+//! - the manifest: strict syntax, every listed file present with the listed digest, every
+//!   package file listed;
+//! - the signature (when a `.cert` is present): it verifies over the manifest with the
+//!   enclosed certificate's key;
+//! - the descriptor: it parses; every `References` file exists with its `ovf:size`; each
+//!   disk's capacity equals its VMDK header's; each `ovf:configuration`, network connection,
+//!   file and disk reference names something the descriptor defines.
+//!
+//! Both an `.ova` and an `.ovf` with its files beside it can be checked.
+
+mod descriptor;
+mod members;
+mod package;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use crate::manifest::{Algorithm, Manifest};
+use crate::progress::Progress;
+use crate::sign::{CertFile, SignatureProblem};
+
+use package::Package;
+pub use package::PackageKind;
+
+/// How bad a problem is. Errors make `verify` fail; warnings are reported only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// Which rule a problem breaks (a stable code, also in `--json` output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    /// The file is not a readable tar archive.
+    Archive,
+    /// A header is neither ustar nor GNU.
+    TarFormat,
+    /// A PAX extended or global header.
+    PaxHeader,
+    /// A GNU long-name or long-link record.
+    GnuLongName,
+    AbsolutePath,
+    ParentPath,
+    DotSlashName,
+    Subdirectory,
+    LinkMember,
+    SpecialMember,
+    DirectoryMember,
+    DuplicateMember,
+    MemberOrder,
+    NoDescriptor,
+    Descriptor,
+    MissingFile,
+    FileSize,
+    UnreferencedFile,
+    Compression,
+    NoManifest,
+    ManifestSyntax,
+    ManifestMissingFile,
+    ManifestDigest,
+    NotInManifest,
+    WeakDigest,
+    SignatureMalformed,
+    CertificateMismatch,
+    BadSignature,
+    CertificateValidity,
+    VmdkHeader,
+    DiskCapacity,
+    UndefinedReference,
+    DuplicateId,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub severity: Severity,
+    pub check: Check,
+    /// The package file (or member) concerned, when there is one.
+    pub file: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sev = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let check = serde_json::to_value(self.check)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        match &self.file {
+            Some(file) => write!(f, "{sev}[{check}] {file}: {}", self.message),
+            None => write!(f, "{sev}[{check}] {}", self.message),
+        }
+    }
+}
+
+/// A file of the package as `verify` saw it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileReport {
+    pub name: String,
+    pub size: u64,
+    /// `ALG:hex` of the file, when the manifest lists it and it was hashed.
+    pub digest: Option<String>,
+    /// Whether the digest matched the manifest.
+    pub digest_ok: Option<bool>,
+}
+
+/// Who signed the package.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SignerReport {
+    pub subject: String,
+    pub sha256_fingerprint: String,
+    pub not_after: String,
+    pub signature_ok: bool,
+}
+
+/// The outcome of `verify`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub path: PathBuf,
+    pub kind: PackageKind,
+    pub descriptor: Option<String>,
+    pub manifest: Option<String>,
+    pub certificate: Option<String>,
+    pub signer: Option<SignerReport>,
+    pub files: Vec<FileReport>,
+    pub problems: Vec<Problem>,
+    pub ok: bool,
+}
+
+impl Report {
+    /// The errors (not the warnings).
+    pub fn errors(&self) -> impl Iterator<Item = &Problem> {
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+    }
+
+    /// Whether a problem with this check was found.
+    pub fn has(&self, check: Check) -> bool {
+        self.problems.iter().any(|p| p.check == check)
+    }
+}
+
+/// Why `verify` could not even start.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("cannot read {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Problems as they are found.
+#[derive(Default)]
+pub(crate) struct Findings(Vec<Problem>);
+
+impl Findings {
+    pub(crate) fn error(&mut self, check: Check, file: Option<&str>, message: impl Into<String>) {
+        self.push(Severity::Error, check, file, message.into());
+    }
+
+    pub(crate) fn warn(&mut self, check: Check, file: Option<&str>, message: impl Into<String>) {
+        self.push(Severity::Warning, check, file, message.into());
+    }
+
+    fn push(&mut self, severity: Severity, check: Check, file: Option<&str>, message: String) {
+        self.0.push(Problem {
+            severity,
+            check,
+            file: file.map(str::to_string),
+            message,
+        });
+    }
+}
+
+/// Checks the package at `path`: an OVA, or an OVF descriptor with its files beside it
+/// (recognised by content, not by name). Package problems are in the report; only a file
+/// that cannot be read at all is an `Err`.
+pub fn verify(path: &Path, progress: &Progress) -> Result<Report, VerifyError> {
+    let mut findings = Findings::default();
+    let package = Package::open(path, &mut findings).map_err(|source| VerifyError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut report = Report {
+        path: path.to_path_buf(),
+        kind: package.kind(),
+        descriptor: None,
+        manifest: None,
+        certificate: None,
+        signer: None,
+        files: Vec::new(),
+        problems: Vec::new(),
+        ok: false,
+    };
+    if let Some(package) = package.usable() {
+        check_package(package, &mut report, &mut findings, progress);
+    }
+    report.problems = findings.0;
+    let ok = report.errors().next().is_none();
+    report.ok = ok;
+    Ok(report)
+}
+
+fn check_package(
+    package: &Package,
+    report: &mut Report,
+    findings: &mut Findings,
+    progress: &Progress,
+) {
+    let Some(ovf_name) = package.descriptor_name() else {
+        findings.error(
+            Check::NoDescriptor,
+            None,
+            "the package has no .ovf descriptor member",
+        );
+        return;
+    };
+    report.descriptor = Some(ovf_name.clone());
+    let names = package.names();
+    let manifest_name = single_with_suffix(&names, ".mf", findings);
+    let cert_name = single_with_suffix(&names, ".cert", findings);
+    report.manifest = manifest_name.clone();
+    report.certificate = cert_name.clone();
+
+    // The descriptor.
+    let envelope = match package.read_small(&ovf_name) {
+        Ok(bytes) => match std::str::from_utf8(&bytes) {
+            Ok(text) => match ovf::read(text) {
+                Ok(envelope) => Some(envelope),
+                Err(e) => {
+                    findings.error(
+                        Check::Descriptor,
+                        Some(&ovf_name),
+                        format!("the descriptor does not parse: {e}"),
+                    );
+                    None
+                }
+            },
+            Err(e) => {
+                findings.error(
+                    Check::Descriptor,
+                    Some(&ovf_name),
+                    format!("the descriptor is not UTF-8 ({e})"),
+                );
+                None
+            }
+        },
+        Err(e) => {
+            findings.error(
+                Check::Descriptor,
+                Some(&ovf_name),
+                format!("cannot read the descriptor: {e}"),
+            );
+            None
+        }
+    };
+
+    if let Some(envelope) = &envelope {
+        if package.kind() == PackageKind::Ova {
+            members::check_order(
+                package,
+                &ovf_name,
+                manifest_name.as_deref(),
+                cert_name.as_deref(),
+                envelope,
+                findings,
+            );
+        }
+        descriptor::check(package, &ovf_name, envelope, findings);
+    }
+
+    // The manifest and the signature.
+    let manifest = manifest_name.as_deref().and_then(|mf| {
+        let bytes = match package.read_small(mf) {
+            Ok(b) => b,
+            Err(e) => {
+                findings.error(Check::ManifestSyntax, Some(mf), format!("cannot read: {e}"));
+                return None;
+            }
+        };
+        match Manifest::parse(&bytes) {
+            Ok(m) => Some((mf.to_string(), bytes, m)),
+            Err(e) => {
+                findings.error(Check::ManifestSyntax, Some(mf), e.to_string());
+                None
+            }
+        }
+    });
+    if manifest_name.is_none() {
+        findings.warn(
+            Check::NoManifest,
+            None,
+            "no .mf manifest: nothing proves the files are intact (vSphere deploys it, but \
+             cannot check it)",
+        );
+    }
+    let special: BTreeSet<&str> = [manifest_name.as_deref(), cert_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    let content: Vec<String> = package
+        .content_names(&ovf_name, envelope.as_ref())
+        .into_iter()
+        .filter(|n| !special.contains(n.as_str()))
+        .collect();
+
+    if let Some((mf, _, manifest)) = &manifest {
+        check_manifest(package, mf, manifest, &content, report, findings, progress);
+    } else {
+        for name in &content {
+            report.files.push(FileReport {
+                name: name.clone(),
+                size: package.size(name).unwrap_or(0),
+                digest: None,
+                digest_ok: None,
+            });
+        }
+    }
+
+    if let Some(cert) = &cert_name {
+        match &manifest {
+            None if manifest_name.is_none() => findings.error(
+                Check::SignatureMalformed,
+                Some(cert),
+                "a certificate without a manifest: the signature covers the .mf file, which \
+                 is missing",
+            ),
+            None => {} // the manifest problem is reported already
+            Some((mf, bytes, _)) => check_signature(package, cert, mf, bytes, report, findings),
+        }
+    }
+}
+
+fn single_with_suffix(names: &[String], suffix: &str, findings: &mut Findings) -> Option<String> {
+    let found: Vec<&String> = names.iter().filter(|n| n.ends_with(suffix)).collect();
+    if found.len() > 1 {
+        findings.error(
+            Check::DuplicateMember,
+            None,
+            format!(
+                "{} files end in `{suffix}` ({}); a package has at most one",
+                found.len(),
+                found
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    found.first().map(|s| s.to_string())
+}
+
+fn check_manifest(
+    package: &Package,
+    mf: &str,
+    manifest: &Manifest,
+    content: &[String],
+    report: &mut Report,
+    findings: &mut Findings,
+    progress: &Progress,
+) {
+    let total: u64 = manifest
+        .entries
+        .iter()
+        .filter_map(|e| package.size(&e.name))
+        .sum();
+    let stage = progress.stage("verifying", total);
+    let mut done = 0u64;
+    for entry in &manifest.entries {
+        if entry.algorithm == Algorithm::Sha1 {
+            findings.warn(
+                Check::WeakDigest,
+                Some(mf),
+                format!(
+                    "`{}` is listed with SHA1, which vCenter 6.5 and later refuse; use SHA256",
+                    entry.name
+                ),
+            );
+        }
+        if !content.contains(&entry.name) {
+            let why = if package.size(&entry.name).is_some() {
+                "is the manifest or certificate itself, which a manifest must not list"
+            } else {
+                "is not in the package"
+            };
+            findings.error(
+                Check::ManifestMissingFile,
+                Some(mf),
+                format!("the manifest lists `{}`, which {why}", entry.name),
+            );
+            continue;
+        }
+        let size = package.size(&entry.name).unwrap_or(0);
+        match package.hash(&entry.name, entry.algorithm, &|n| stage.set(done + n)) {
+            Ok(actual) => {
+                let ok = actual == entry.digest;
+                if !ok {
+                    findings.error(
+                        Check::ManifestDigest,
+                        Some(&entry.name),
+                        format!(
+                            "the content does not match the manifest: {} is {actual}, the \
+                             manifest says {}; the file was changed or damaged after the \
+                             manifest was written",
+                            entry.algorithm, entry.digest
+                        ),
+                    );
+                }
+                report.files.push(FileReport {
+                    name: entry.name.clone(),
+                    size,
+                    digest: Some(format!("{}:{actual}", entry.algorithm)),
+                    digest_ok: Some(ok),
+                });
+            }
+            Err(e) => findings.error(
+                Check::ManifestDigest,
+                Some(&entry.name),
+                format!("cannot read it to check its digest: {e}"),
+            ),
+        }
+        done += size;
+    }
+    stage.finish();
+    for name in content {
+        if manifest.get(name).is_none() {
+            findings.error(
+                Check::NotInManifest,
+                Some(name),
+                format!("the file is not listed in the manifest `{mf}`"),
+            );
+            report.files.push(FileReport {
+                name: name.clone(),
+                size: package.size(name).unwrap_or(0),
+                digest: None,
+                digest_ok: None,
+            });
+        }
+    }
+}
+
+fn check_signature(
+    package: &Package,
+    cert: &str,
+    mf: &str,
+    manifest_bytes: &[u8],
+    report: &mut Report,
+    findings: &mut Findings,
+) {
+    let bytes = match package.read_small(cert) {
+        Ok(b) => b,
+        Err(e) => {
+            findings.error(
+                Check::SignatureMalformed,
+                Some(cert),
+                format!("cannot read: {e}"),
+            );
+            return;
+        }
+    };
+    let parsed = match CertFile::parse(&bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            findings.error(Check::SignatureMalformed, Some(cert), e.to_string());
+            return;
+        }
+    };
+    let result = parsed.check(mf, manifest_bytes);
+    match &result {
+        Ok(()) => {}
+        Err(problem) => {
+            let check = match problem {
+                SignatureProblem::Malformed(_) | SignatureProblem::WrongManifest { .. } => {
+                    Check::SignatureMalformed
+                }
+                SignatureProblem::CertificateMismatch { .. } => Check::CertificateMismatch,
+                SignatureProblem::BadSignature { .. } => Check::BadSignature,
+            };
+            findings.error(check, Some(cert), problem.to_string());
+        }
+    }
+    let now = openssl::asn1::Asn1Time::days_from_now(0).ok();
+    if let Some(now) = now {
+        let cert_x = &parsed.cert;
+        if cert_x.not_after() < now {
+            findings.warn(
+                Check::CertificateValidity,
+                Some(cert),
+                format!(
+                    "the certificate ({}) expired on {}; vSphere shows the package as signed \
+                     with an expired certificate",
+                    parsed.subject(),
+                    cert_x.not_after()
+                ),
+            );
+        } else if cert_x.not_before() > now {
+            findings.warn(
+                Check::CertificateValidity,
+                Some(cert),
+                format!(
+                    "the certificate ({}) is not valid before {}",
+                    parsed.subject(),
+                    cert_x.not_before()
+                ),
+            );
+        }
+    }
+    report.signer = Some(SignerReport {
+        subject: parsed.subject(),
+        sha256_fingerprint: parsed.fingerprint(),
+        not_after: parsed.cert.not_after().to_string(),
+        signature_ok: result.is_ok(),
+    });
+}
