@@ -25,6 +25,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod error;
+pub mod qcow2;
 pub mod raw;
 pub mod source;
 pub mod vmdk;
@@ -75,8 +76,83 @@ impl VmdkKind {
     }
 }
 
+/// What the first bytes of a file say it is.
+enum Probe {
+    Raw,
+    Qcow2,
+    VmdkSparse,
+    VmdkDescriptor,
+    Unsupported(&'static str),
+}
+
+fn probe(head: &[u8]) -> Probe {
+    let at = |o: usize, m: &[u8]| head.len() >= o + m.len() && &head[o..o + m.len()] == m;
+    if at(0, b"QFI\xfb") {
+        Probe::Qcow2
+    } else if vmdk::header::SparseHeader::has_magic(head) {
+        Probe::VmdkSparse
+    } else if at(0, b"COWD") {
+        Probe::Unsupported("VMDK ESX/VMFS sparse extent (COWD)")
+    } else if at(0, b"conectix") {
+        Probe::Unsupported("VHD")
+    } else if at(0, b"vhdxfile") {
+        Probe::Unsupported("VHDX")
+    } else if at(0, b"QED\0") {
+        Probe::Unsupported("QED")
+    } else if at(0x40, &[0x7f, 0x10, 0xda, 0xbe]) {
+        Probe::Unsupported("VirtualBox VDI")
+    } else if vmdk::descriptor::looks_like_descriptor(head) {
+        Probe::VmdkDescriptor
+    } else {
+        Probe::Raw
+    }
+}
+
 /// Opens a disk image, detecting its format from the content (not the file name).
 pub fn open(path: impl AsRef<Path>) -> Result<Box<dyn DiskSource>, ImageError> {
+    use std::io::Read;
     let path = path.as_ref();
-    Ok(Box::new(raw::RawSource::open(path)?))
+    let mut file = std::fs::File::open(path).map_err(|e| ImageError::io(path, "open", e))?;
+    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(ImageError::io(
+            path,
+            "read",
+            std::io::Error::other("it is a directory, not a disk image"),
+        ));
+    }
+    let mut head = Vec::with_capacity(4096);
+    (&mut file)
+        .take(4096)
+        .read_to_end(&mut head)
+        .map_err(|e| ImageError::io(path, "read", e))?;
+    Ok(match probe(&head) {
+        Probe::Raw => Box::new(raw::RawSource::from_file(file, path)?),
+        Probe::Qcow2 => Box::new(qcow2::Qcow2Source::open(path)?),
+        Probe::VmdkSparse => Box::new(vmdk::VmdkSource::open_sparse(file, path)?),
+        Probe::VmdkDescriptor => {
+            let mut text = Vec::new();
+            use std::io::{Seek, SeekFrom};
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| ImageError::io(path, "read", e))?;
+            file.take(1 << 20)
+                .read_to_end(&mut text)
+                .map_err(|e| ImageError::io(path, "read", e))?;
+            let text = String::from_utf8(text).map_err(|_| {
+                ImageError::corrupt(path, "VMDK", "the descriptor is not UTF-8 text")
+            })?;
+            Box::new(vmdk::VmdkSource::open_descriptor(&text, path)?)
+        }
+        Probe::Unsupported(what) => {
+            return Err(ImageError::unsupported(
+                path,
+                what,
+                "this format is not read; convert it to raw, qcow2 or VMDK first",
+            ));
+        }
+    })
+}
+
+/// Detects the format of an image from its content.
+pub fn detect(path: impl AsRef<Path>) -> Result<Format, ImageError> {
+    Ok(open(path)?.format())
 }

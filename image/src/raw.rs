@@ -37,51 +37,60 @@ impl RawSource {
             size,
         })
     }
+}
 
-    /// Data ranges from `SEEK_DATA`/`SEEK_HOLE`; the whole file when the file system cannot say.
-    fn data_ranges(&self) -> Result<Vec<Extent>, ImageError> {
-        let whole = vec![Extent {
-            offset: 0,
-            length: self.size,
-        }];
-        let mut out = Vec::new();
-        let mut pos: u64 = 0;
-        while pos < self.size {
-            let start = match lseek(&self.file, to_off(pos), Whence::SeekData) {
-                Ok(o) => o as u64,
-                Err(Errno::ENXIO) => break, // no data after pos
-                Err(Errno::EINVAL | Errno::EOPNOTSUPP) => return Ok(whole),
-                Err(e) => {
-                    return Err(ImageError::io(
-                        &self.path,
-                        "look for data (SEEK_DATA) in",
-                        e.into(),
-                    ));
-                }
-            };
-            let end = match lseek(&self.file, to_off(start), Whence::SeekHole) {
-                Ok(o) => (o as u64).min(self.size),
-                Err(Errno::ENXIO) => self.size,
-                Err(Errno::EINVAL | Errno::EOPNOTSUPP) => return Ok(whole),
-                Err(e) => {
-                    return Err(ImageError::io(
-                        &self.path,
-                        "look for holes (SEEK_HOLE) in",
-                        e.into(),
-                    ));
-                }
-            };
-            if end <= start {
-                break;
+/// Data ranges of `file` inside `[start, end)` from `SEEK_DATA`/`SEEK_HOLE`; the whole range
+/// when the file system cannot say.
+pub(crate) fn data_ranges(
+    file: &File,
+    path: &Path,
+    start: u64,
+    end: u64,
+) -> Result<Vec<Extent>, ImageError> {
+    let whole = vec![Extent {
+        offset: start,
+        length: end - start,
+    }];
+    let mut out = Vec::new();
+    let mut pos = start;
+    while pos < end {
+        let data = match lseek(file, to_off(pos), Whence::SeekData) {
+            Ok(o) => o as u64,
+            Err(Errno::ENXIO) => break, // no data after pos
+            Err(Errno::EINVAL | Errno::EOPNOTSUPP) => return Ok(whole),
+            Err(e) => {
+                return Err(ImageError::io(
+                    path,
+                    "look for data (SEEK_DATA) in",
+                    e.into(),
+                ));
             }
-            out.push(Extent {
-                offset: start,
-                length: end - start,
-            });
-            pos = end;
+        };
+        if data >= end {
+            break;
         }
-        Ok(out)
+        let hole = match lseek(file, to_off(data), Whence::SeekHole) {
+            Ok(o) => (o as u64).min(end),
+            Err(Errno::ENXIO) => end,
+            Err(Errno::EINVAL | Errno::EOPNOTSUPP) => return Ok(whole),
+            Err(e) => {
+                return Err(ImageError::io(
+                    path,
+                    "look for holes (SEEK_HOLE) in",
+                    e.into(),
+                ));
+            }
+        };
+        if hole <= data {
+            break;
+        }
+        out.push(Extent {
+            offset: data,
+            length: hole - data,
+        });
+        pos = hole;
     }
+    Ok(out)
 }
 
 fn to_off(v: u64) -> i64 {
@@ -98,7 +107,10 @@ impl DiskSource for RawSource {
     }
 
     fn extents(&mut self) -> Result<Vec<Extent>, ImageError> {
-        Ok(normalize(self.data_ranges()?, self.size))
+        Ok(normalize(
+            data_ranges(&self.file, &self.path, 0, self.size)?,
+            self.size,
+        ))
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), ImageError> {

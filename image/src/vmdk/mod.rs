@@ -9,9 +9,11 @@
 pub mod descriptor;
 pub mod header;
 mod inspect;
+mod reader;
 mod writer;
 
 pub use inspect::{VmdkInfo, inspect};
+pub use reader::VmdkSource;
 
 pub use writer::{
     AdapterType, DEFAULT_LEVEL, GRAIN_SECTORS, GTES_PER_GT, VmdkOptions, VmdkReport, geometry,

@@ -142,8 +142,8 @@ struct Batch {
     data: Vec<u8>,
     /// Compressed grain records, each sector-aligned.
     out: Vec<u8>,
-    /// (grain index, sector offset inside `out`) of each written grain.
-    written: Vec<(u64, u64)>,
+    /// (grain index, sector offset inside `out`, position in `data`) of each written grain.
+    written: Vec<(u64, u64, usize)>,
     populated: u64,
     /// Virtual-disk offset reached after this batch (progress).
     done: u64,
@@ -186,28 +186,42 @@ fn sanitize_file_name(name: &str) -> String {
     }
 }
 
-/// CID and long content ID. A stream has to start with its descriptor, and the input is read
-/// once, so the IDs cannot hash data not yet read: they hash everything known before the
-/// first grain — capacity, the allocation map and the options — never the clock or a random
-/// source. Same input, same bytes.
-fn content_ids(capacity: u64, extents: &[Extent], opts: &VmdkOptions) -> (u32, String) {
-    let mut h = Sha256::new();
-    h.update(b"ova-builder streamOptimized v1");
-    h.update(capacity.to_le_bytes());
-    for e in extents {
-        h.update(e.offset.to_le_bytes());
-        h.update(e.length.to_le_bytes());
+/// How much of the start of the disk the content IDs hash.
+const ID_PREFIX_BYTES: u64 = 16 << 20;
+
+/// Hashes what the CID and long content ID derive from. A stream has to start with its
+/// descriptor and the input is read once, so the IDs cannot hash the whole disk: they hash the
+/// capacity, the options and the non-zero grains of the first 16 MiB (boot sector, partition
+/// table, file-system superblocks with their UUIDs), which the writer holds back before
+/// writing the header. Never the clock or a random source: same input, same bytes, whatever
+/// the input format.
+struct IdHasher(Sha256);
+
+impl IdHasher {
+    fn new(capacity: u64, opts: &VmdkOptions) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"ova-builder streamOptimized v1");
+        h.update(capacity.to_le_bytes());
+        h.update(opts.adapter_type.as_str());
+        h.update(opts.hw_version.to_le_bytes());
+        h.update(opts.tools_version.to_le_bytes());
+        IdHasher(h)
     }
-    h.update(opts.adapter_type.as_str());
-    h.update(opts.hw_version.to_le_bytes());
-    h.update(opts.tools_version.to_le_bytes());
-    let d = h.finalize();
-    let mut cid = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
-    if cid >= 0xffff_fffe {
-        cid = 0x0fff_fffe; // ffffffff and fffffffe mean "no parent" / "invalid"
+
+    fn grain(&mut self, index: u64, data: &[u8]) {
+        self.0.update(index.to_le_bytes());
+        self.0.update(data);
     }
-    let long: String = d[4..16].iter().map(|b| format!("{b:02x}")).collect();
-    (cid, format!("{long}{cid:08x}"))
+
+    fn finish(self) -> (u32, String) {
+        let d = self.0.finalize();
+        let mut cid = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
+        if cid >= 0xffff_fffe {
+            cid = 0x0fff_fffe; // ffffffff and fffffffe mean "no parent" / "invalid"
+        }
+        let long: String = d[4..16].iter().map(|b| format!("{b:02x}")).collect();
+        (cid, format!("{long}{cid:08x}"))
+    }
 }
 
 /// Renders the embedded descriptor.
@@ -291,47 +305,46 @@ pub fn write_stream_optimized<W: Write>(
         )));
     }
     let extents = source.extents()?;
-    let (cid, long_cid) = content_ids(capacity_bytes, &extents, options);
-    let descriptor = render_descriptor(capacity_sectors, cid, &long_cid, options);
-    let desc_sectors = (descriptor.len() as u64).div_ceil(SECTOR).max(20);
+    let desc_len = render_descriptor(capacity_sectors, 0, &"0".repeat(32), options).len();
+    let desc_sectors = (desc_len as u64).div_ceil(SECTOR).max(20);
     let overhead = (1 + desc_sectors).div_ceil(GRAIN_SECTORS) * GRAIN_SECTORS;
 
-    let mut header = SparseHeader {
-        version: 3,
-        flags: FLAG_VALID_NEWLINE | FLAG_COMPRESSED | FLAG_MARKERS,
-        capacity: capacity_sectors,
-        grain_size: GRAIN_SECTORS,
-        descriptor_offset: 1,
-        descriptor_size: desc_sectors,
-        num_gtes_per_gt: GTES_PER_GT as u32,
-        rgd_offset: 0,
-        gd_offset: GD_AT_END,
-        overhead,
-        unclean_shutdown: false,
-        compress_algorithm: COMPRESS_DEFLATE,
+    let mut w = StreamWriter {
+        out: Out {
+            inner: out,
+            bytes: 0,
+        },
+        header: SparseHeader {
+            version: 3,
+            flags: FLAG_VALID_NEWLINE | FLAG_COMPRESSED | FLAG_MARKERS,
+            capacity: capacity_sectors,
+            grain_size: GRAIN_SECTORS,
+            descriptor_offset: 1,
+            descriptor_size: desc_sectors,
+            num_gtes_per_gt: GTES_PER_GT as u32,
+            rgd_offset: 0,
+            gd_offset: GD_AT_END,
+            overhead,
+            unclean_shutdown: false,
+            compress_algorithm: COMPRESS_DEFLATE,
+        },
+        ids: Some(IdHasher::new(capacity_bytes, options)),
+        held: Vec::new(),
+        options,
+        gd: vec![0u32; num_gts as usize],
+        gt: vec![0u32; GTES_PER_GT as usize],
+        gt_index: None,
+        populated: 0,
+        grains: 0,
     };
-
-    let mut out = Out {
-        inner: out,
-        bytes: 0,
-    };
-    out.put(&header.to_bytes())?;
-    let mut lead = descriptor.into_bytes();
-    lead.resize(((overhead - 1) * SECTOR) as usize, 0);
-    out.put(&lead)?;
-    drop(lead);
 
     let threads = match options.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let window = (threads * 4).max(4);
-
-    let mut gd = vec![0u32; num_gts as usize];
-    let mut gt = vec![0u32; GTES_PER_GT as usize];
-    let mut gt_index: Option<u64> = None;
-    let mut populated = 0u64;
-    let mut grains = 0u64;
+    // At least enough batches to hold the ID prefix back without stalling the reader.
+    let window =
+        (threads * 4).max(ID_PREFIX_BYTES.div_ceil(GRAIN_BYTES) as usize / BATCH_GRAINS + 2);
 
     let grain_list = GrainIter::new(&extents);
     let result: Result<(), ImageError> = std::thread::scope(|scope| {
@@ -367,29 +380,10 @@ pub fn write_stream_optimized<W: Write>(
             pending.insert(batch.seq, batch);
             while let Some(batch) = pending.remove(&next) {
                 next += 1;
-                if let Some(&(first, _)) = batch.written.first() {
-                    let this_gt = first / GTES_PER_GT;
-                    if gt_index != Some(this_gt) {
-                        if let Some(i) = gt_index {
-                            flush_gt(&mut out, &mut gt, &mut gd[i as usize])?;
-                        }
-                        gt_index = Some(this_gt);
-                    }
-                    let base = out.sector();
-                    for &(grain, sector) in &batch.written {
-                        let at = base + sector;
-                        gt[(grain % GTES_PER_GT) as usize] = u32::try_from(at).map_err(|_| {
-                            ImageError::TooLarge(
-                                "the VMDK would exceed 2 TiB of compressed data".into(),
-                            )
-                        })?;
-                    }
-                    out.put(&batch.out)?;
-                    grains += batch.written.len() as u64;
+                for b in w.accept(batch)? {
+                    progress(b.done.min(virtual_size), virtual_size);
+                    let _ = pool_tx.send(b);
                 }
-                populated += batch.populated;
-                progress(batch.done.min(virtual_size), virtual_size);
-                let _ = pool_tx.send(batch);
             }
         }
         if !pending.is_empty() {
@@ -400,9 +394,18 @@ pub fn write_stream_optimized<W: Write>(
         Ok(())
     });
     result?;
-    if let Some(i) = gt_index {
-        flush_gt(&mut out, &mut gt, &mut gd[i as usize])?;
+    w.start_if_held()?;
+    if let Some(i) = w.gt_index {
+        flush_gt(&mut w.out, &mut w.gt, &mut w.gd[i as usize])?;
     }
+    let StreamWriter {
+        mut out,
+        mut header,
+        gd,
+        populated,
+        grains,
+        ..
+    } = w;
 
     // Grain directory, footer, end-of-stream marker.
     let gd_bytes: Vec<u8> = gd.iter().flat_map(|e| e.to_le_bytes()).collect();
@@ -424,6 +427,89 @@ pub fn write_stream_optimized<W: Write>(
         output_bytes: out.bytes,
         grains,
     })
+}
+
+/// The calling thread's half of the pipeline: writes batches in LBA order and keeps the
+/// grain table being filled and the grain directory.
+struct StreamWriter<'a, 'o, W: Write> {
+    out: Out<'o, W>,
+    header: SparseHeader,
+    /// Until the header is written: the ID hash and the batches held back for it.
+    ids: Option<IdHasher>,
+    held: Vec<Batch>,
+    options: &'a VmdkOptions,
+    gd: Vec<u32>,
+    gt: Vec<u32>,
+    gt_index: Option<u64>,
+    populated: u64,
+    grains: u64,
+}
+
+impl<W: Write> StreamWriter<'_, '_, W> {
+    /// Takes the next batch in LBA order; returns the batches that are done with.
+    fn accept(&mut self, batch: Batch) -> Result<Vec<Batch>, ImageError> {
+        let Some(ids) = self.ids.as_mut() else {
+            self.write_batch(&batch)?;
+            return Ok(vec![batch]);
+        };
+        let g = GRAIN_BYTES as usize;
+        for &(grain, _, i) in &batch.written {
+            if grain * GRAIN_BYTES < ID_PREFIX_BYTES {
+                ids.grain(grain, &batch.data[i * g..i * g + batch.lens[i]]);
+            }
+        }
+        let past_prefix = batch.done >= ID_PREFIX_BYTES;
+        self.held.push(batch);
+        if past_prefix {
+            self.start_if_held()?;
+            return Ok(std::mem::take(&mut self.held));
+        }
+        Ok(Vec::new())
+    }
+
+    /// Writes the header and descriptor (once), then the held-back batches.
+    fn start_if_held(&mut self) -> Result<(), ImageError> {
+        let Some(ids) = self.ids.take() else {
+            return Ok(());
+        };
+        let (cid, long_cid) = ids.finish();
+        let descriptor = render_descriptor(self.header.capacity, cid, &long_cid, self.options);
+        self.out.put(&self.header.to_bytes())?;
+        let mut lead = descriptor.into_bytes();
+        lead.resize(((self.header.overhead - 1) * SECTOR) as usize, 0);
+        self.out.put(&lead)?;
+        let held = std::mem::take(&mut self.held);
+        for b in &held {
+            self.write_batch(b)?;
+        }
+        self.held = held;
+        Ok(())
+    }
+
+    fn write_batch(&mut self, batch: &Batch) -> Result<(), ImageError> {
+        if let Some(&(first, _, _)) = batch.written.first() {
+            let this_gt = first / GTES_PER_GT;
+            if self.gt_index != Some(this_gt) {
+                if let Some(i) = self.gt_index {
+                    flush_gt(&mut self.out, &mut self.gt, &mut self.gd[i as usize])?;
+                }
+                self.gt_index = Some(this_gt);
+            }
+            let base = self.out.sector();
+            for &(grain, sector, _) in &batch.written {
+                self.gt[(grain % GTES_PER_GT) as usize] =
+                    u32::try_from(base + sector).map_err(|_| {
+                        ImageError::TooLarge(
+                            "the VMDK would exceed 2 TiB of compressed data".into(),
+                        )
+                    })?;
+            }
+            self.out.put(&batch.out)?;
+            self.grains += batch.written.len() as u64;
+        }
+        self.populated += batch.populated;
+        Ok(())
+    }
 }
 
 fn flush_gt<W: Write>(
@@ -595,7 +681,7 @@ fn compress_batches(
             let record = ((12 + n) as u64).div_ceil(SECTOR) * SECTOR;
             batch.out.truncate(start + 12 + n);
             batch.out.resize(start + record as usize, 0);
-            batch.written.push((grain, start as u64 / SECTOR));
+            batch.written.push((grain, start as u64 / SECTOR, i));
             batch.populated += len as u64;
         }
         if done.send(Ok(batch)).is_err() {
