@@ -82,6 +82,90 @@ impl Environment {
     }
 }
 
+impl Environment {
+    /// Write the document as vSphere does (`oe:`/`ve:` prefixes, values escaped, line breaks
+    /// as character references so any conforming parser reads them back unchanged). For tests,
+    /// fuzzing and debugging: `parse(env.to_xml())` gives `env` back.
+    pub fn to_xml(&self) -> String {
+        use quick_xml::Writer;
+        use quick_xml::events::attributes::Attribute;
+        use quick_xml::name::QName;
+
+        fn attr<'a>(name: &'a str, value: &str) -> Attribute<'a> {
+            let escaped = quick_xml::escape::escape(value)
+                .replace('\n', "&#10;")
+                .replace('\r', "&#13;")
+                .replace('\t', "&#9;");
+            Attribute {
+                key: QName(name.as_bytes()),
+                value: std::borrow::Cow::Owned(escaped.into_bytes()),
+            }
+        }
+
+        let mut w = Writer::new_with_indent(Vec::new(), b' ', 3);
+        let root = w
+            .create_element("Environment")
+            .with_attribute(("xmlns", OVF_ENV_NS))
+            .with_attribute(("xmlns:oe", OVF_ENV_NS))
+            .with_attribute(("xmlns:ve", VMW_ENV_NS))
+            .with_attribute(("oe:id", ""))
+            .write_inner_content(|w| {
+                if let Some(p) = &self.platform {
+                    w.create_element("PlatformSection")
+                        .write_inner_content(|w| {
+                            for (name, v) in [
+                                ("Kind", &p.kind),
+                                ("Version", &p.version),
+                                ("Vendor", &p.vendor),
+                            ] {
+                                if let Some(v) = v {
+                                    w.create_element(name)
+                                        .write_text_content(quick_xml::events::BytesText::new(v))?;
+                                }
+                            }
+                            Ok(())
+                        })?;
+                }
+                w.create_element("PropertySection")
+                    .write_inner_content(|w| {
+                        for p in &self.properties {
+                            w.create_element("Property")
+                                .with_attribute(attr("oe:key", &p.key))
+                                .with_attribute(attr("oe:value", &p.value))
+                                .write_empty()?;
+                        }
+                        Ok(())
+                    })?;
+                if let Some(adapters) = &self.adapters {
+                    w.create_element("ve:EthernetAdapterSection")
+                        .write_inner_content(|w| {
+                            for a in adapters {
+                                let mut e = w.create_element("ve:Adapter");
+                                for (name, v) in [
+                                    ("ve:mac", &a.mac),
+                                    ("ve:network", &a.network),
+                                    ("ve:unitNumber", &a.unit_number),
+                                ] {
+                                    if let Some(v) = v {
+                                        e = e.with_attribute(attr(name, v));
+                                    }
+                                }
+                                e.write_empty()?;
+                            }
+                            Ok(())
+                        })?;
+                }
+                Ok(())
+            });
+        // Writing into a Vec cannot fail.
+        let _ = root;
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        out.push_str(&String::from_utf8_lossy(&w.into_inner()));
+        out.push('\n');
+        out
+    }
+}
+
 /// Why a document is not a usable OVF environment.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EnvError {
