@@ -8,3 +8,5 @@ pub mod ova;
 pub mod progress;
 pub mod sign;
 pub mod verify;
+pub mod package;
+pub mod spec;

@@ -1,0 +1,357 @@
+//! The build pipeline: definition + disk → VMDK → descriptor → manifest (→ signature) → OVA.
+//!
+//! Data flows one way and every large byte is touched as few times as possible:
+//! 1. the input disk is read once and converted into an anonymous scratch VMDK in the output
+//!    directory, through a hashing writer, so the VMDK's manifest digest and size are known
+//!    the moment it is written;
+//! 2. the descriptor is rendered with those facts, then the manifest and the signature;
+//! 3. the OVA is written to a temporary: `.ovf`, `.mf`, `.cert`, then the VMDK, copied
+//!    file-to-file by the kernel while a second thread feeds the same bytes to the archive's
+//!    SHA-256 (for `NAME.ova.sha256`);
+//! 4. the OVA and its checksum file are renamed into place together at the end. An error or
+//!    a signal before that leaves nothing behind.
+//!
+//! Reproducibility: every timestamp (tar mtimes, the build-date property) comes from
+//! `SOURCE_DATE_EPOCH` when set, otherwise from the input disk's modification time — never
+//! from the clock — and the VMDK writer derives its content IDs from the content.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use image::vmdk::{AdapterType, VmdkOptions};
+use ovf::{BuildFacts, Definition, DiskFacts};
+
+use crate::atomic::{Cancel, CancellableWriter, Cancelled, Outputs, scratch_file};
+use crate::manifest::{Algorithm, HashingWriter, Manifest};
+use crate::ova::{OvaWriter, WriteError, member_header};
+use crate::progress::Progress;
+use crate::sign::{SignError, Signer};
+
+/// What to build.
+pub struct BuildRequest<'a> {
+    /// The input disk (raw, qcow2 or VMDK; detected from the content).
+    pub disk: PathBuf,
+    pub definition: &'a Definition,
+    /// Directory for `NAME.ova` and `NAME.ova.sha256` (created if missing).
+    pub out_dir: PathBuf,
+    /// Base name of the outputs; default `<virtual system id>-v<version>`.
+    pub name: Option<String>,
+    /// Release version; default the definition's.
+    pub version: Option<String>,
+    /// Where the base image came from (provenance property).
+    pub base_image: Option<String>,
+    /// Seconds since the epoch for every timestamp; default the disk's modification time.
+    pub source_date_epoch: Option<u64>,
+    pub manifest: Algorithm,
+    pub signer: Option<&'a Signer>,
+    /// Deflate level of the VMDK (default: the image crate's).
+    pub level: Option<i32>,
+    /// Compression threads (0 = one per core).
+    pub threads: usize,
+    pub progress: Progress,
+    pub cancel: Cancel,
+}
+
+/// One member of the OVA.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemberReport {
+    pub name: String,
+    pub size: u64,
+    /// `ALG:hex`, as in the manifest (absent for the manifest and the certificate).
+    pub digest: Option<String>,
+}
+
+/// The disk as converted.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DiskReport {
+    pub input: PathBuf,
+    pub input_format: String,
+    pub capacity_bytes: u64,
+    pub populated_bytes: u64,
+    pub vmdk_bytes: u64,
+}
+
+/// What `build` wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BuildReport {
+    pub name: String,
+    pub ova: PathBuf,
+    pub ova_bytes: u64,
+    pub ova_sha256: String,
+    pub sha256_file: PathBuf,
+    pub members: Vec<MemberReport>,
+    pub disk: DiskReport,
+    pub version: String,
+    pub build_date: String,
+    /// The mtime of every member (seconds since the epoch).
+    pub mtime: u64,
+    pub signed_by: Option<String>,
+    pub duration_seconds: f64,
+}
+
+/// Why a build failed. Nothing was left in the output directory.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("output name `{0}` is not usable: it must be a bare file name (no `/`) whose `.ovf` member name fits a tar header (at most 96 characters)")]
+    BadName(String),
+    #[error("cannot read the disk {path}: {source}")]
+    Disk {
+        path: PathBuf,
+        source: image::ImageError,
+    },
+    #[error("the definition's disk controller needs ddb.adapterType `{0}`, which the VMDK writer does not know")]
+    AdapterType(String),
+    #[error("cannot convert {path} to a streamOptimized VMDK: {source}")]
+    Convert {
+        path: PathBuf,
+        source: image::ImageError,
+    },
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("writing the OVA: {0}")]
+    Ova(#[from] WriteError),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error(transparent)]
+    Cancelled(#[from] Cancelled),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+    let what = what.into();
+    move |source| BuildError::Io { what, source }
+}
+
+/// The default output name: `<id>-v<version>`.
+pub fn default_name(definition: &Definition, version: Option<&str>) -> String {
+    let version = version.unwrap_or(&definition.product().version);
+    format!("{}-v{}", definition.virtual_system().id, version)
+}
+
+/// Builds the OVA.
+pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
+    let started = Instant::now();
+    let definition = request.definition;
+    let version = request
+        .version
+        .clone()
+        .unwrap_or_else(|| definition.product().version.clone());
+    let name = request
+        .name
+        .clone()
+        .unwrap_or_else(|| default_name(definition, Some(&version)));
+    if member_header(&format!("{name}.ovf"), 0, 0).is_err() {
+        return Err(BuildError::BadName(name));
+    }
+    let adapter: AdapterType = definition
+        .vmdk_adapter_type()
+        .parse()
+        .map_err(|_| BuildError::AdapterType(definition.vmdk_adapter_type().to_string()))?;
+    let disk_name = definition.default_disk_file_name();
+
+    let epoch = match request.source_date_epoch {
+        Some(e) => e,
+        None => disk_mtime(&request.disk)?,
+    };
+    let build_date = rfc3339(epoch);
+
+    let mut source = image::open(&request.disk).map_err(|source| BuildError::Disk {
+        path: request.disk.clone(),
+        source,
+    })?;
+    let input_format = source.format().to_string();
+    let mut outputs = Outputs::new(&request.out_dir)
+        .map_err(io(format!("cannot create {}", request.out_dir.display())))?;
+
+    // 1. Disk → scratch VMDK, hashed as it is written.
+    let scratch = scratch_file(outputs.dir()).map_err(io(format!(
+        "cannot create a scratch file in {}",
+        request.out_dir.display()
+    )))?;
+    let mut options = VmdkOptions {
+        adapter_type: adapter,
+        file_name: disk_name.clone(),
+        threads: request.threads,
+        ..VmdkOptions::default()
+    };
+    if let Some(level) = request.level {
+        options.level = level;
+    }
+    let stage = request.progress.stage("converting", source.virtual_size());
+    let mut writer = BufWriter::with_capacity(
+        1 << 20,
+        HashingWriter::new(
+            CancellableWriter::new(&scratch, request.cancel.clone()),
+            request.manifest,
+        ),
+    );
+    let vmdk = image::vmdk::write_stream_optimized(
+        source.as_mut(),
+        &mut writer,
+        &options,
+        &|done, _| stage.set(done),
+    );
+    request.cancel.check().map_err(|_| Cancelled)?;
+    let vmdk = vmdk.map_err(|source| BuildError::Convert {
+        path: request.disk.clone(),
+        source,
+    })?;
+    let hashing = writer
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .map_err(io("cannot write the VMDK"))?;
+    let (_, vmdk_digest, vmdk_size) = hashing.finish();
+    stage.finish();
+    drop(source);
+
+    // 2. Descriptor, manifest, signature.
+    let facts = BuildFacts {
+        disk: DiskFacts {
+            file_name: Some(disk_name.clone()),
+            file_size: Some(vmdk_size),
+            capacity: Some(vmdk.capacity_bytes),
+            populated_size: Some(vmdk.populated_bytes),
+        },
+        version: Some(version.clone()),
+        build_date: Some(build_date.clone()),
+        base_image: request.base_image.clone(),
+    };
+    let envelope = definition.to_envelope(&facts);
+    let descriptor = ovf::write(&envelope);
+    let ovf_name = format!("{name}.ovf");
+    let mf_name = format!("{name}.mf");
+    let cert_name = format!("{name}.cert");
+    let mut manifest = Manifest::default();
+    let ovf_digest = request.manifest.hex_digest(descriptor.as_bytes());
+    manifest.push(request.manifest, &ovf_name, &ovf_digest);
+    manifest.push(request.manifest, &disk_name, &vmdk_digest);
+    let manifest_text = manifest.render();
+    let cert = match request.signer {
+        Some(signer) => Some(signer.cert_file(request.manifest, &mf_name, manifest_text.as_bytes())?),
+        None => None,
+    };
+
+    // 3. The OVA.
+    let ova_name = format!("{name}.ova");
+    let (_, ova_file) = outputs
+        .create(&ova_name)
+        .map_err(io(format!("cannot create a temporary for {ova_name}")))?;
+    let mut ova = OvaWriter::new(ova_file, epoch);
+    ova.append_bytes(&ovf_name, descriptor.as_bytes())?;
+    ova.append_bytes(&mf_name, manifest_text.as_bytes())?;
+    if let Some(cert) = &cert {
+        ova.append_bytes(&cert_name, cert)?;
+    }
+    request.cancel.check().map_err(|_| Cancelled)?;
+    let stage = request.progress.stage("packaging", vmdk_size);
+    ova.append_file(&disk_name, &scratch, vmdk_size, &|done| stage.set(done))?;
+    stage.finish();
+    let (_, ova_sha256, ova_bytes) = ova.finish()?;
+
+    let sum_name = format!("{ova_name}.sha256");
+    let (_, mut sum_file) = outputs
+        .create(&sum_name)
+        .map_err(io(format!("cannot create a temporary for {sum_name}")))?;
+    sum_file
+        .write_all(format!("{ova_sha256}  {ova_name}\n").as_bytes())
+        .and_then(|()| sum_file.sync_all())
+        .map_err(io(format!("cannot write {sum_name}")))?;
+
+    // 4. Publish.
+    request.cancel.check().map_err(|_| Cancelled)?;
+    let paths = outputs
+        .commit()
+        .map_err(io(format!("cannot rename the outputs into {}", request.out_dir.display())))?;
+    let mut members = vec![
+        MemberReport {
+            name: ovf_name,
+            size: descriptor.len() as u64,
+            digest: Some(format!("{}:{ovf_digest}", request.manifest)),
+        },
+        MemberReport {
+            name: mf_name,
+            size: manifest_text.len() as u64,
+            digest: None,
+        },
+    ];
+    if let Some(cert) = &cert {
+        members.push(MemberReport {
+            name: cert_name,
+            size: cert.len() as u64,
+            digest: None,
+        });
+    }
+    members.push(MemberReport {
+        name: disk_name,
+        size: vmdk_size,
+        digest: Some(format!("{}:{vmdk_digest}", request.manifest)),
+    });
+    Ok(BuildReport {
+        name,
+        ova: paths[0].clone(),
+        ova_bytes,
+        ova_sha256,
+        sha256_file: paths[1].clone(),
+        members,
+        disk: DiskReport {
+            input: request.disk.clone(),
+            input_format,
+            capacity_bytes: vmdk.capacity_bytes,
+            populated_bytes: vmdk.populated_bytes,
+            vmdk_bytes: vmdk_size,
+        },
+        version,
+        build_date,
+        mtime: epoch,
+        signed_by: request.signer.map(Signer::subject),
+        duration_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn disk_mtime(path: &Path) -> Result<u64, BuildError> {
+    let modified = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .map_err(io(format!("cannot read {}", path.display())))?;
+    Ok(modified
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs())
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (UTC). Hand-written (days-to-civil,
+/// after Howard Hinnant's public-domain algorithm) to avoid a date crate for one format.
+pub fn rfc3339(epoch: u64) -> String {
+    let days = (epoch / 86_400) as i64;
+    let secs = epoch % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+}
