@@ -70,6 +70,8 @@ impl EnvSource for Iso {
         let mut problems = Vec::new();
         for (dev, label) in volumes {
             let via = format!("{OVF_ENV_FILE} on {} ({label})", dev.display());
+            // Why mounting did not work, reported only if reading directly fails too.
+            let mut mount_note = None;
             if self.mount {
                 match read_mounted(&dev) {
                     Ok(Some(bytes)) => {
@@ -79,12 +81,7 @@ impl EnvSource for Iso {
                         }));
                     }
                     Ok(None) => continue,
-                    Err(MountError::CannotMount(e)) => {
-                        problems.push(format!(
-                            "{}: cannot mount ({e}), read directly",
-                            dev.display()
-                        ));
-                    }
+                    Err(MountError::CannotMount(e)) => mount_note = Some(e),
                     Err(MountError::Other(e)) => {
                         problems.push(format!("{}: {e}", dev.display()));
                         continue;
@@ -99,7 +96,12 @@ impl EnvSource for Iso {
                     }));
                 }
                 Ok(None) => {}
-                Err(e) => problems.push(format!("{}: {e}", dev.display())),
+                Err(e) => problems.push(match mount_note {
+                    Some(m) => {
+                        format!("{}: cannot mount it ({m}) nor read it ({e})", dev.display())
+                    }
+                    None => format!("{}: {e}", dev.display()),
+                }),
             }
         }
         if problems.is_empty() {
@@ -240,7 +242,7 @@ fn read_mounted(dev: &Path) -> Result<Option<Vec<u8>>, MountError> {
         std::process::id()
     ));
     fs::create_dir_all(&dir)
-        .map_err(|e| MountError::Other(format!("cannot create {}: {e}", dir.display())))?;
+        .map_err(|e| MountError::CannotMount(format!("cannot create {}: {e}", dir.display())))?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NODEV | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
     if let Err(e) = mount(Some(dev), &dir, Some("iso9660"), flags, None::<&str>) {
         let _ = fs::remove_dir(&dir);

@@ -1,0 +1,148 @@
+//! One source of truth: every user-configurable property the OVF descriptor declares is
+//! understood by first boot, and first boot's defaults are the descriptor's.
+
+mod env_support;
+
+use std::collections::BTreeSet;
+
+use env_support::*;
+use firstboot::config::Deployment;
+use firstboot::definition::{self, DEFINITION_TOML};
+use firstboot::validate::{keys, validate};
+use ovf::model::ProductItem;
+
+/// (key, label, default) of every user-configurable property of the generated descriptor.
+fn descriptor_properties() -> Vec<(String, String, Option<String>)> {
+    let def = ovf::definition::Definition::parse(DEFINITION_TOML, "haproxy.toml").unwrap();
+    let xml = ovf::write(&def.to_envelope(&Default::default()));
+    let envelope = ovf::read(&xml).unwrap();
+    let vs = envelope.virtual_system.unwrap();
+    let mut out = Vec::new();
+    for section in &vs.product_sections {
+        for item in &section.items {
+            if let ProductItem::Property(p) = item {
+                if p.user_configurable != Some(true) {
+                    continue;
+                }
+                let key = match &section.class {
+                    Some(class) => format!("{class}.{}", p.key),
+                    None => p.key.clone(),
+                };
+                out.push((key, p.label.clone().unwrap_or_default(), p.value.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_configurable_property_is_understood_and_nothing_else() {
+    let declared: BTreeSet<String> = descriptor_properties()
+        .into_iter()
+        .map(|(k, _, _)| k)
+        .collect();
+    let understood: BTreeSet<String> = keys::ALL.iter().map(|k| (*k).to_owned()).collect();
+    assert_eq!(declared, understood);
+}
+
+#[test]
+fn messages_use_the_wizard_labels() {
+    for (key, label, _) in descriptor_properties() {
+        let short = definition::appliance().label(&key);
+        assert!(
+            !short.is_empty() && label.contains(&short),
+            "{key}: {short:?} not in {label:?}"
+        );
+    }
+}
+
+#[test]
+fn defaults_agree_with_the_descriptor() {
+    let props = descriptor_properties();
+    let mut with_defaults = 0;
+    for (key, _, default) in &props {
+        let Some(default) = default.as_deref() else {
+            continue;
+        };
+        // vSphere sends the default when the administrator leaves the field alone; an
+        // environment without the property at all must mean exactly the same.
+        for deployment in [Deployment::Default, Deployment::Frontend] {
+            let base = if deployment == Deployment::Frontend {
+                base_frontend()
+            } else {
+                base()
+            };
+            let sent = with(base.clone(), &[(key.as_str(), Some(default))]);
+            let absent = with(base, &[(key.as_str(), None)]);
+            let sent = validate(&env(&sent, None), deployment)
+                .unwrap_or_else(|e| panic!("{key} = {default:?}: {e}"));
+            let absent = validate(&env(&absent, None), deployment)
+                .unwrap_or_else(|e| panic!("{key} absent: {e}"));
+            assert_eq!(sent.config, absent.config, "{key}");
+        }
+        with_defaults += 1;
+    }
+    assert!(with_defaults >= 5, "only {with_defaults} defaults");
+
+    // And the values first boot falls back to are the documented ones.
+    let absent_all = with(
+        base(),
+        &[
+            ("network.hostname", None),
+            ("network.nameservers", None),
+            ("loadbalance.dataplane_port", None),
+            ("loadbalance.haproxy_user", None),
+            ("appliance.permit_root_login", None),
+        ],
+    );
+    let c = validate(&env(&absent_all, None), Deployment::Default)
+        .unwrap()
+        .config;
+    let default_of = |k: &str| {
+        props
+            .iter()
+            .find(|(key, _, _)| key == k)
+            .and_then(|(_, _, d)| d.clone())
+            .unwrap()
+    };
+    assert_eq!(c.hostname(), default_of("network.hostname"));
+    assert_eq!(
+        c.nameservers()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        default_of("network.nameservers")
+    );
+    assert_eq!(
+        c.dataplane_port().to_string(),
+        default_of("loadbalance.dataplane_port")
+    );
+    assert_eq!(c.haproxy_user(), default_of("loadbalance.haproxy_user"));
+    assert_eq!(
+        c.permit_root_login().to_string(),
+        default_of("appliance.permit_root_login")
+    );
+}
+
+#[test]
+fn nic_slots_come_from_the_definition() {
+    let def = definition::appliance();
+    let slot = |n: &str| def.nic(n).unwrap().pci_slot;
+    assert_eq!(
+        definition::pci_address(slot("management")).unwrap(),
+        "0000:03:00.0"
+    );
+    assert_eq!(
+        definition::pci_address(slot("workload")).unwrap(),
+        "0000:0b:00.0"
+    );
+    assert_eq!(
+        definition::pci_address(slot("frontend")).unwrap(),
+        "0000:13:00.0"
+    );
+    assert_eq!(
+        def.nic("frontend").unwrap().configuration.as_deref(),
+        Some("frontend")
+    );
+}
