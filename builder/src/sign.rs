@@ -156,9 +156,21 @@ pub enum SignatureProblem {
         subject: String,
     },
     #[error(
-        "the signature does not verify: the {algorithm} signature over `{manifest}` fails \
-         with the public key of the enclosed certificate ({subject}); the manifest or the \
-         signature was changed after signing, or another key signed it"
+        "the manifest was edited after signing: the signature is intact and made by the \
+         enclosed certificate's key ({subject}), but over a manifest whose {algorithm} is \
+         {signed}, while `{manifest}` now has {actual}"
+    )]
+    ManifestChanged {
+        algorithm: Algorithm,
+        manifest: String,
+        subject: String,
+        signed: String,
+        actual: String,
+    },
+    #[error(
+        "bad signature: the {algorithm} signature over `{manifest}` does not verify with the \
+         public key of the enclosed certificate ({subject}); the signature bytes are damaged, \
+         or the certificate is not the one whose key signed"
     )]
     BadSignature {
         algorithm: Algorithm,
@@ -255,15 +267,43 @@ impl CertFile {
             });
         }
         if verify_with(&public, self.algorithm, manifest, &self.signature) {
-            Ok(())
-        } else {
-            Err(SignatureProblem::BadSignature {
+            return Ok(());
+        }
+        // For RSA the signed digest can be recovered: if it decodes, the signature and the
+        // certificate belong together and only the manifest changed.
+        if let Some(signed) = recover_digest(&public, self.algorithm, &self.signature) {
+            return Err(SignatureProblem::ManifestChanged {
                 algorithm: self.algorithm,
                 manifest: manifest_name.to_string(),
                 subject: self.subject(),
-            })
+                signed: hex::encode(signed),
+                actual: self.algorithm.hex_digest(manifest),
+            });
         }
+        Err(SignatureProblem::BadSignature {
+            algorithm: self.algorithm,
+            manifest: manifest_name.to_string(),
+            subject: self.subject(),
+        })
     }
+}
+
+/// The digest inside an RSA PKCS#1 v1.5 signature, if the signature decodes with this key.
+fn recover_digest(public: &PKey<Public>, algorithm: Algorithm, sig: &[u8]) -> Option<Vec<u8>> {
+    public.rsa().ok()?;
+    let mut ctx = openssl::pkey_ctx::PkeyCtx::new(public).ok()?;
+    ctx.verify_recover_init().ok()?;
+    ctx.set_rsa_padding(openssl::rsa::Padding::PKCS1).ok()?;
+    let md = match algorithm {
+        Algorithm::Sha256 => openssl::md::Md::sha256(),
+        Algorithm::Sha512 => openssl::md::Md::sha512(),
+        Algorithm::Sha1 => openssl::md::Md::sha1(),
+    };
+    ctx.set_signature_md(md).ok()?;
+    let mut out = vec![0u8; sig.len()];
+    let n = ctx.verify_recover(sig, Some(&mut out)).ok()?;
+    out.truncate(n);
+    (n == algorithm.digest_len()).then_some(out)
 }
 
 fn verify_with(public: &PKey<Public>, algorithm: Algorithm, data: &[u8], sig: &[u8]) -> bool {

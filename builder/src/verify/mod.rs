@@ -74,6 +74,7 @@ pub enum Check {
     SignatureMalformed,
     CertificateMismatch,
     BadSignature,
+    ManifestChanged,
     CertificateValidity,
     VmdkHeader,
     DiskCapacity,
@@ -493,6 +494,7 @@ fn check_signature(
                 }
                 SignatureProblem::CertificateMismatch { .. } => Check::CertificateMismatch,
                 SignatureProblem::BadSignature { .. } => Check::BadSignature,
+                SignatureProblem::ManifestChanged { .. } => Check::ManifestChanged,
             };
             findings.error(check, Some(cert), problem.to_string());
         }
