@@ -1,0 +1,299 @@
+//! A crash-safe multi-file transaction in a target root.
+//!
+//! 1. every new file is staged next to its target (`.NAME.hfb-new`, same directory, so the
+//!    same filesystem), with its mode and the target's owner, and fsynced; the directories too;
+//! 2. the journal (`var/lib/haproxy-firstboot/transaction.json`: the renames and removals to
+//!    do) is written to a temporary, fsynced and renamed into place — **the commit point**;
+//! 3. each staged file is renamed over its target, removed files are unlinked, directories
+//!    fsynced;
+//! 4. the journal is removed.
+//!
+//! [`recover`] runs before anything else at every start: with a journal it completes steps 3–4
+//! (roll forward: every rename in the journal is idempotent), without one it deletes stray
+//! staged files (roll back: nothing was visible yet). So after a crash at any point, the next
+//! run — which the unit orders before every consumer of these files — first restores either
+//! the complete old or the complete new configuration.
+//!
+//! Every file operation goes through [`Io`], which can inject a fault after N operations: the
+//! crash tests walk N over every point of a transaction.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::render::RenderedFile;
+
+pub const STATE_DIR: &str = "var/lib/haproxy-firstboot";
+pub const JOURNAL: &str = "var/lib/haproxy-firstboot/transaction.json";
+const STAGED_SUFFIX: &str = ".hfb-new";
+
+/// Directories that can hold staged files (every parent of a file first boot writes).
+pub const MANAGED_DIRS: &[&str] = &[
+    "etc",
+    "etc/haproxy",
+    "etc/ssh",
+    "etc/ssh/sshd_config.d",
+    "etc/systemd/network",
+    "etc/systemd/system",
+    "etc/vmware",
+    STATE_DIR,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TxnError {
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("fault injected after {0} file operations")]
+    InjectedFault(u64),
+    #[error("the transaction journal {} is unreadable: {detail}", path.display())]
+    Journal { path: PathBuf, detail: String },
+}
+
+/// Counts file operations; fails the one after `fault_after`.
+pub struct Io {
+    fault_after: Option<u64>,
+    done: u64,
+}
+
+impl Io {
+    pub fn new(fault_after: Option<u64>) -> Self {
+        Io {
+            fault_after,
+            done: 0,
+        }
+    }
+
+    /// Number of operations performed so far.
+    pub fn count(&self) -> u64 {
+        self.done
+    }
+
+    fn op<T>(
+        &mut self,
+        op: &'static str,
+        path: &Path,
+        f: impl FnOnce() -> io::Result<T>,
+    ) -> Result<T, TxnError> {
+        if self.fault_after.is_some_and(|n| self.done >= n) {
+            return Err(TxnError::InjectedFault(self.done));
+        }
+        self.done += 1;
+        f().map_err(|source| TxnError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
+#[serde(tag = "do", rename_all = "snake_case")]
+enum Entry {
+    Rename { staged: String, target: String },
+    Remove { target: String },
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+struct Journal {
+    entries: Vec<Entry>,
+}
+
+/// One change to make.
+pub enum Change<'a> {
+    Write(&'a RenderedFile),
+    Remove(String),
+}
+
+fn staged_name(target: &str) -> String {
+    match target.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/.{name}{STAGED_SUFFIX}"),
+        None => format!(".{target}{STAGED_SUFFIX}"),
+    }
+}
+
+fn parent_of(rel: &str) -> &str {
+    rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
+}
+
+fn fsync_dir(io: &mut Io, dir: &Path) -> Result<(), TxnError> {
+    io.op("fsync directory", dir, || File::open(dir)?.sync_all())
+}
+
+/// Writes `contents` to `path` (created with `mode`, owned like `owner_of` if that exists)
+/// and fsyncs it.
+fn write_file(
+    io: &mut Io,
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    owner_of: &Path,
+) -> Result<(), TxnError> {
+    let mut file = io.op("create", path, || {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(path)
+    })?;
+    io.op("write", path, || file.write_all(contents))?;
+    // The umask may have narrowed the mode given at creation; set it exactly.
+    io.op("chmod", path, || {
+        file.set_permissions(fs::Permissions::from_mode(mode))
+    })?;
+    if let Ok(meta) = fs::metadata(owner_of) {
+        io.op("chown", path, || {
+            std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()))
+        })?;
+    }
+    io.op("fsync", path, || file.sync_all())
+}
+
+/// Runs one transaction: stage, commit (journal), rename, clean up.
+pub fn commit(root: &Path, changes: &[Change<'_>], io: &mut Io) -> Result<(), TxnError> {
+    let mut entries = Vec::new();
+    let mut dirs = BTreeSet::new();
+    for change in changes {
+        match change {
+            Change::Write(f) => {
+                let dir = root.join(parent_of(&f.path));
+                if !dir.is_dir() {
+                    io.op("create directory", &dir, || fs::create_dir_all(&dir))?;
+                }
+                let staged = staged_name(&f.path);
+                write_file(
+                    io,
+                    &root.join(&staged),
+                    &f.contents,
+                    f.mode,
+                    &root.join(&f.path),
+                )?;
+                dirs.insert(parent_of(&f.path).to_string());
+                entries.push(Entry::Rename {
+                    staged,
+                    target: f.path.clone(),
+                });
+            }
+            Change::Remove(target) => {
+                dirs.insert(parent_of(target).to_string());
+                entries.push(Entry::Remove {
+                    target: target.clone(),
+                });
+            }
+        }
+    }
+    for d in &dirs {
+        fsync_dir(io, &root.join(d))?;
+    }
+    let state = root.join(STATE_DIR);
+    if !state.is_dir() {
+        io.op("create directory", &state, || fs::create_dir_all(&state))?;
+    }
+    let journal = Journal { entries };
+    let text = serde_json::to_vec_pretty(&journal).map_err(|e| TxnError::Journal {
+        path: root.join(JOURNAL),
+        detail: e.to_string(),
+    })?;
+    let tmp = root.join(staged_name(JOURNAL));
+    write_file(io, &tmp, &text, 0o600, &tmp)?;
+    let jpath = root.join(JOURNAL);
+    io.op("rename", &jpath, || fs::rename(&tmp, &jpath))?;
+    fsync_dir(io, &state)?;
+    // Committed: from here on, a crash is completed by `recover`.
+    finish(root, &journal, io)
+}
+
+fn finish(root: &Path, journal: &Journal, io: &mut Io) -> Result<(), TxnError> {
+    let mut dirs = BTreeSet::new();
+    for e in &journal.entries {
+        match e {
+            Entry::Rename { staged, target } => {
+                let (s, t) = (root.join(staged), root.join(target));
+                if s.exists() {
+                    io.op("rename", &t, || fs::rename(&s, &t))?;
+                }
+                dirs.insert(parent_of(target).to_string());
+            }
+            Entry::Remove { target } => {
+                let t = root.join(target);
+                if t.symlink_metadata().is_ok() {
+                    io.op("remove", &t, || fs::remove_file(&t))?;
+                }
+                dirs.insert(parent_of(target).to_string());
+            }
+        }
+    }
+    for d in &dirs {
+        fsync_dir(io, &root.join(d))?;
+    }
+    let jpath = root.join(JOURNAL);
+    io.op("remove", &jpath, || fs::remove_file(&jpath))?;
+    fsync_dir(io, &root.join(STATE_DIR))
+}
+
+/// What [`recover`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Recovery {
+    Clean,
+    /// A committed transaction was completed.
+    RolledForward,
+    /// An uncommitted transaction's staged files were deleted.
+    RolledBack,
+}
+
+/// Completes or rolls back an interrupted transaction (see the module documentation).
+pub fn recover(root: &Path, io: &mut Io) -> Result<Recovery, TxnError> {
+    let jpath = root.join(JOURNAL);
+    if jpath.exists() {
+        let text = io.op("read", &jpath, || fs::read(&jpath))?;
+        let journal: Journal = serde_json::from_slice(&text).map_err(|e| TxnError::Journal {
+            path: jpath.clone(),
+            detail: e.to_string(),
+        })?;
+        finish(root, &journal, io)?;
+        return Ok(Recovery::RolledForward);
+    }
+    let mut found = false;
+    for d in MANAGED_DIRS {
+        let dir = root.join(d);
+        let Ok(list) = fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut stray = Vec::new();
+        for entry in list.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') && name.ends_with(STAGED_SUFFIX) {
+                stray.push(entry.path());
+            }
+        }
+        for p in stray {
+            found = true;
+            io.op("remove", &p, || fs::remove_file(&p))?;
+        }
+    }
+    Ok(if found {
+        Recovery::RolledBack
+    } else {
+        Recovery::Clean
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_names() {
+        assert_eq!(staged_name("etc/hosts"), "etc/.hosts.hfb-new");
+        assert_eq!(staged_name("x"), ".x.hfb-new");
+    }
+}
