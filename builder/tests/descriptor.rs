@@ -27,11 +27,14 @@ fn stdout_of(args: &[&str]) -> String {
 /// `validate-ovf` from the shared schemas (`$VALIDATE_OVF` overrides the path); `None` when
 /// it (or xmllint) is missing outside CI. In CI a missing tool fails the test.
 fn validator() -> Option<PathBuf> {
+    // Beside the repository (`../shared`), as the issues name it; the absolute path covers
+    // a clone made elsewhere on the same machine.
+    let beside =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/validate-ovf");
     let path = std::env::var_os("VALIDATE_OVF")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/validate-ovf")
-        });
+        .or_else(|| beside.is_file().then(|| beside.clone()))
+        .unwrap_or_else(|| PathBuf::from("/work/shared/schemas/validate-ovf"));
     let xmllint = Command::new("xmllint").arg("--version").output().is_ok();
     if path.is_file() && xmllint {
         return Some(path);

@@ -20,8 +20,8 @@
 //!   - Descriptor: [`Definition::to_envelope`]`(&`[`BuildFacts`]`)` → [`Envelope`];
 //!     [`BuildFacts`] holds [`DiskFacts`] (VMDK file name, file size, capacity, populated size;
 //!     all optional → placeholders) and provenance (version, build date, base image).
-//! - Writer: [`write`]`(&Envelope) -> String` (pretty, stable, every text escaped).
-//! - Reader: [`read`]`(&str) -> Result<Envelope, ReadError>` (namespaces by URI; unknown
+//! - Writer: [`write()`]`(&Envelope) -> String` (pretty, stable, every text escaped).
+//! - Reader: [`read()`]`(&str) -> Result<Envelope, ReadError>` (namespaces by URI; unknown
 //!   sections recorded and skipped; errors with line:column).
 //! - [`qualifiers`]: property types and `MinLen(6) MaxLen(128)`-style qualifiers, usable to
 //!   validate values.
