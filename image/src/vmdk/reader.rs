@@ -231,14 +231,26 @@ impl SparseExtent {
             ));
         };
         let lba_expected = grain * self.grain_bytes / SECTOR;
-        if lba != lba_expected
-            || u64::from(size) > 2 * self.grain_bytes + 1024
-            || at + 12 + u64::from(size) > self.file_len
-        {
+        if lba != lba_expected {
             return Err(bad(
                 &self.path,
                 format!(
-                    "grain at sector {sector} has LBA {lba} and {size} bytes (expected LBA {lba_expected} inside the file)"
+                    "the grain at sector {sector} has LBA {lba}; its table entry says {lba_expected}"
+                ),
+            ));
+        }
+        if u64::from(size) > 2 * self.grain_bytes + 1024 {
+            return Err(bad(
+                &self.path,
+                format!("the grain at sector {sector} claims {size} compressed bytes"),
+            ));
+        }
+        if at + 12 + u64::from(size) > self.file_len {
+            return Err(bad(
+                &self.path,
+                format!(
+                    "the grain at sector {sector} (LBA {lba}) lies beyond the end of the {}-byte file (truncated?)",
+                    self.file_len
                 ),
             ));
         }

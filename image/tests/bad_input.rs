@@ -1,0 +1,321 @@
+//! Truncated, corrupt, unsupported and unreadable inputs, and a full output disk: a clear
+//! error, no panic, no hang.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+use image::ImageError;
+use image::vmdk::VmdkOptions;
+
+/// Opens and converts `path` into memory; returns the error text (the test fails on success).
+fn fails(path: &Path) -> String {
+    let result = image::open(path).and_then(|mut src| {
+        let mut sink = Vec::new();
+        image::vmdk::write_stream_optimized(
+            src.as_mut(),
+            &mut sink,
+            &VmdkOptions::default(),
+            &|_, _| {},
+        )
+    });
+    match result {
+        Ok(_) => panic!("{} converted, expected an error", path.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn assert_mentions(msg: &str, words: &[&str]) {
+    for w in words {
+        assert!(msg.contains(w), "error {msg:?} does not mention {w:?}");
+    }
+}
+
+fn qemu(dir: &Path, name: &str, args: &[&str], raw: &Path) -> PathBuf {
+    let sub = dir.join(name);
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = sub.join("disk.img");
+    run(Command::new("qemu-img")
+        .arg("convert")
+        .args(["-f", "raw"])
+        .args(args)
+        .arg(raw)
+        .arg(&out));
+    out
+}
+
+fn truncate(path: &Path, len: u64) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
+fn poke(path: &Path, at: u64, bytes: &[u8]) {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .write_all_at(bytes, at)
+        .unwrap();
+}
+
+#[test]
+fn unreadable_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = fails(&dir.path().join("missing.raw"));
+    assert_mentions(&msg, &["missing.raw", "cannot open", "No such file"]);
+    let msg = fails(dir.path());
+    assert_mentions(&msg, &["directory"]);
+}
+
+#[test]
+fn truncated_and_corrupt_vmdk() {
+    if !have("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disks = make_disks(dir.path());
+    let raw = &disks[2].1; // mixed, 9 MiB
+
+    // monolithicSparse cut in half: grains point past the end.
+    let p = qemu(
+        dir.path(),
+        "ms-trunc",
+        &["-O", "vmdk", "-o", "subformat=monolithicSparse"],
+        raw,
+    );
+    let len = std::fs::metadata(&p).unwrap().len();
+    truncate(&p, len / 2);
+    assert_mentions(&fails(&p), &["corrupt VMDK", "beyond the end of the file"]);
+
+    // monolithicSparse cut inside its header.
+    truncate(&p, 100);
+    assert_mentions(&fails(&p), &["corrupt VMDK", "header", "truncated"]);
+
+    // Grain directory pointing outside the file.
+    let p = qemu(
+        dir.path(),
+        "ms-gd",
+        &["-O", "vmdk", "-o", "subformat=monolithicSparse"],
+        raw,
+    );
+    poke(&p, 56, &u64::MAX.wrapping_sub(5).to_le_bytes());
+    assert_mentions(&fails(&p), &["corrupt VMDK", "grain directory", "outside"]);
+
+    // Bad header version.
+    let p = qemu(
+        dir.path(),
+        "ms-ver",
+        &["-O", "vmdk", "-o", "subformat=monolithicSparse"],
+        raw,
+    );
+    poke(&p, 4, &9u32.to_le_bytes());
+    assert_mentions(&fails(&p), &["unsupported VMDK", "version 9"]);
+
+    // qemu-img's streamOptimized (tables at the start) cut in half.
+    let p = qemu(
+        dir.path(),
+        "so-trunc",
+        &["-O", "vmdk", "-o", "subformat=streamOptimized"],
+        raw,
+    );
+    let len = std::fs::metadata(&p).unwrap().len();
+    truncate(&p, len / 2);
+    assert_mentions(&fails(&p), &["corrupt VMDK", "grain", "truncated"]);
+
+    // Ours (tables at the end) without its end: no footer.
+    let out = dir.path().join("ours-trunc.vmdk");
+    convert(raw, &out, &VmdkOptions::default());
+    let len = std::fs::metadata(&out).unwrap().len();
+    truncate(&out, len - 1024);
+    assert_mentions(&fails(&out), &["corrupt VMDK", "footer"]);
+    let msg = image::vmdk::inspect(std::fs::File::open(&out).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert_mentions(&msg, &["footer"]);
+
+    // streamOptimized with a damaged grain.
+    let out = dir.path().join("ours.vmdk");
+    convert(raw, &out, &VmdkOptions::default());
+    let first_grain = 128 * 512u64; // after header + descriptor (overhead 128 sectors)
+    poke(
+        &out,
+        first_grain + 12,
+        &[0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0],
+    );
+    assert_mentions(&fails(&out), &["corrupt VMDK", "does not inflate"]);
+    let msg = image::vmdk::inspect(std::fs::File::open(&out).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert_mentions(&msg, &["does not inflate"]);
+
+    // monolithicFlat whose data file was truncated.
+    let p = qemu(
+        dir.path(),
+        "flat",
+        &["-O", "vmdk", "-o", "subformat=monolithicFlat"],
+        raw,
+    );
+    let flat = p.parent().unwrap().join("disk-flat.img");
+    truncate(&flat, 4096);
+    assert_mentions(&fails(&p), &["disk-flat.img", "truncated"]);
+
+    // twoGbMaxExtentSparse with an extent file missing.
+    let p = qemu(
+        dir.path(),
+        "split",
+        &["-O", "vmdk", "-o", "subformat=twoGbMaxExtentSparse"],
+        raw,
+    );
+    std::fs::remove_file(p.parent().unwrap().join("disk-s001.img")).unwrap();
+    assert_mentions(
+        &fails(&p),
+        &["disk-s001.img", "cannot open the extent file"],
+    );
+
+    // A descriptor that is not one.
+    let p = dir.path().join("garbage.vmdk");
+    std::fs::write(
+        &p,
+        "# Disk DescriptorFile\nversion=1\ncreateType=\"monolithicFlat\"\nRW lots FLAT \"x\" 0\n",
+    )
+    .unwrap();
+    assert_mentions(&fails(&p), &["corrupt VMDK", "line 4", "not a number"]);
+}
+
+#[test]
+fn unsupported_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("vmfs.vmdk");
+    std::fs::write(&p, "# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType=\"vmfsSparse\"\nRW 2048 VMFSSPARSE \"x-delta.vmdk\"\n").unwrap();
+    assert_mentions(&fails(&p), &["unsupported VMDK", "vmfsSparse"]);
+
+    let p = dir.path().join("child.vmdk");
+    std::fs::write(&p, "# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=87654321\ncreateType=\"monolithicFlat\"\nparentFileNameHint=\"base.vmdk\"\nRW 2048 FLAT \"x-flat.vmdk\" 0\n").unwrap();
+    assert_mentions(&fails(&p), &["unsupported VMDK", "parent"]);
+
+    let p = dir.path().join("cowd.vmdk");
+    std::fs::write(&p, b"COWD\x01\x00\x00\x00 and more").unwrap();
+    assert_mentions(&fails(&p), &["unsupported", "COWD"]);
+
+    if !have("qemu-img") {
+        return;
+    }
+    let disks = make_disks(dir.path());
+    let raw = &disks[2].1;
+    let p = qemu(
+        dir.path(),
+        "zstd",
+        &["-c", "-O", "qcow2", "-o", "compression_type=zstd"],
+        raw,
+    );
+    assert_mentions(&fails(&p), &["unsupported qcow2", "compression type"]);
+
+    let base = qemu(dir.path(), "base", &["-O", "qcow2"], raw);
+    let child = dir.path().join("base").join("child.qcow2");
+    run(Command::new("qemu-img")
+        .args(["create", "-f", "qcow2", "-F", "qcow2", "-b", "disk.img"])
+        .arg(&child));
+    let _ = base;
+    assert_mentions(&fails(&child), &["unsupported qcow2", "backing file"]);
+
+    let enc = dir.path().join("enc.qcow2");
+    run(Command::new("qemu-img")
+        .args([
+            "create",
+            "-f",
+            "qcow2",
+            "--object",
+            "secret,id=s0,data=abcdef",
+        ])
+        .args(["-o", "encrypt.format=luks,encrypt.key-secret=s0"])
+        .arg(&enc)
+        .arg("4M"));
+    assert_mentions(&fails(&enc), &["unsupported qcow2", "encrypted"]);
+
+    let vhdx = dir.path().join("disk.vhdx");
+    run(Command::new("qemu-img")
+        .args(["create", "-f", "vhdx"])
+        .arg(&vhdx)
+        .arg("4M"));
+    assert_mentions(&fails(&vhdx), &["unsupported VHDX"]);
+}
+
+#[test]
+fn truncated_and_corrupt_qcow2() {
+    if !have("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disks = make_disks(dir.path());
+    let raw = &disks[2].1;
+
+    let p = qemu(dir.path(), "trunc", &["-O", "qcow2"], raw);
+    let len = std::fs::metadata(&p).unwrap().len();
+    truncate(&p, len / 2);
+    assert_mentions(
+        &fails(&p),
+        &["corrupt qcow2", "beyond the end", "truncated"],
+    );
+
+    truncate(&p, 20);
+    assert_mentions(&fails(&p), &["corrupt qcow2", "too short"]);
+
+    // L1 table offset far beyond the file.
+    let p = qemu(dir.path(), "l1", &["-O", "qcow2"], raw);
+    poke(&p, 40, &0x7fff_0000_0000_0000u64.to_be_bytes());
+    assert_mentions(&fails(&p), &["corrupt qcow2", "L1 table"]);
+
+    // Compressed qcow2 with a damaged compressed cluster.
+    let p = qemu(dir.path(), "comp", &["-c", "-O", "qcow2"], raw);
+    let data = std::fs::read(&p).unwrap();
+    let len = data.len() as u64;
+    poke(&p, len - 70_000, &[0xff; 4096]);
+    let _ = fails(&p); // must not panic or hang; the message comes from the reader
+}
+
+/// A writer whose disk fills up after `room` bytes.
+struct FullDisk {
+    room: usize,
+}
+
+impl Write for FullDisk {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.room == 0 {
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        let n = b.len().min(self.room);
+        self.room -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn full_output_disk_is_an_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let disks = make_disks(dir.path());
+    for room in [0, 1000, 200_000, 3 << 20] {
+        let mut src = image::open(&disks[1].1).unwrap();
+        let err = image::vmdk::write_stream_optimized(
+            src.as_mut(),
+            &mut FullDisk { room },
+            &VmdkOptions::default(),
+            &|_, _| {},
+        )
+        .unwrap_err();
+        assert!(matches!(err, ImageError::Write(_)), "{err:?}");
+        assert_mentions(&err.to_string(), &["cannot write", "No space left"]);
+    }
+}
