@@ -56,9 +56,14 @@ pub(crate) fn check_headers(all: &[Member], findings: &mut Findings) -> Vec<Memb
                 } else {
                     "global"
                 };
+                // An extended header describes the member after it: report it there.
+                let described = match m.kind {
+                    MemberKind::PaxHeader => all.get(index + 1).map(|next| next.name.as_str()),
+                    _ => None,
+                };
                 findings.error(
                     Check::PaxHeader,
-                    name,
+                    described,
                     format!(
                         "{at} is a PAX {what} header (as Python's tarfile or `tar --format=pax` \
                          write); vSphere refuses PAX archives: write ustar headers (GNU for \
