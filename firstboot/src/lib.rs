@@ -19,6 +19,7 @@ pub mod pem;
 pub mod ranges;
 pub mod render;
 pub mod source;
+pub mod summary;
 pub mod tls;
 pub mod validate;
 

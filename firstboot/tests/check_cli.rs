@@ -1,6 +1,8 @@
 //! `haproxy-firstboot check` end to end: output, masking, exit status 0/1/2, and how the
 //! deployment is decided.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod env_support;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! Every real-world OVF environment document of `../shared/ovfenv-corpus/` parses; several
 //! have their decoded values asserted.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::path::PathBuf;
 
 use firstboot::env::{Environment, parse};

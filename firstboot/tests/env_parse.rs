@@ -1,6 +1,8 @@
 //! Parser behaviour beyond the corpus: namespaces by URI, order independence, malformed input
 //! reported with its position, documents that are not OVF environments.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use firstboot::env::{EnvError, parse};
 
 const OE: &str = "http://schemas.dmtf.org/ovf/environment/1";

@@ -1,6 +1,8 @@
 //! The transports: guestinfo through (fake) VMware Tools, the ISO CD-ROM, files; and
 //! publishing a guestinfo key.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;

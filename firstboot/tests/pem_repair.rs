@@ -1,6 +1,8 @@
 //! PEM repair: every damaged form of appliance.md, with certificates and keys generated here,
 //! checked afterwards with OpenSSL (same DER, key matches certificate).
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod env_support;
 
 use std::process::Command;

@@ -1,5 +1,7 @@
 //! Load-balancer range notation: `first-last` → the minimal CIDR list, exactly.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 use std::net::Ipv4Addr;
 
 use firstboot::ranges::{RangeError, parse_item, range_to_cidrs};

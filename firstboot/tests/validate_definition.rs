@@ -1,6 +1,8 @@
 //! One source of truth: every user-configurable property the OVF descriptor declares is
 //! understood by first boot, and first boot's defaults are the descriptor's.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod env_support;
 
 use std::collections::BTreeSet;

@@ -1,6 +1,8 @@
 //! Table-driven invalid environments: one rule broken each (plus a few with many problems at
 //! once), asserting the exact messages. And the valid counterparts, warnings and defaults.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
 mod env_support;
 
 use std::sync::LazyLock;
