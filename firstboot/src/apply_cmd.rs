@@ -1,12 +1,215 @@
-//! `haproxy-firstboot apply`.
+//! `haproxy-firstboot apply`: find and validate the OVF environment (as `check`), then render
+//! and atomically apply the appliance's configuration under `--root`.
+//!
+//! The last line is a marker the boot test and administrators grep for:
+//! `haproxy-firstboot: applied configuration <sha256> (<n> files changed)` on success,
+//! `haproxy-firstboot: FAILED (exit <n>): <reason>` otherwise.
 
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use base64::Engine as _;
+use firstboot::apply::{self, ApplyError, ApplyOptions, Recovery, TxnError};
+use firstboot::config::Deployment;
+use firstboot::deployment::SysRoot;
+use firstboot::source::{self, STATUS_KEY, Transport};
+use firstboot::{LoadError, LoadOptions, load};
+
+/// Environment variable of the crash tests: abort the process (as a crash would) when the
+/// file operation after this many would run. Not for production use.
+const FAULT_ENV: &str = "HAPROXY_FIRSTBOOT_FAULT_AFTER";
+
+/// guestinfo key the CA certificate is published to (base64 of the PEM), for the Supervisor.
+const CACERT_KEY: &str = "dataplaneapi.cacert";
 
 /// Options of `haproxy-firstboot apply`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(after_help = "\
+Exit status: 0 applied (or nothing to change); 1 invalid configuration (every problem is listed,
+nothing on disk is changed); 2 no environment found, unreadable, or not well-formed XML; 3 the
+configuration could not be written (the previous one stays in place).
 
-pub fn run(_args: Args) -> ExitCode {
-    eprintln!("haproxy-firstboot apply: not available in this build yet");
-    ExitCode::from(2)
+Examples:
+  haproxy-firstboot apply                                  # at boot, as the systemd unit runs it
+  haproxy-firstboot apply --env ovf-env.xml --root /tmp/r  # render into a scratch root
+  haproxy-firstboot apply --env ovf-env.xml --root /tmp/r --deployment frontend")]
+pub struct Args {
+    /// Read the OVF environment from this file instead of guestinfo or the CD-ROM.
+    #[arg(long, value_name = "FILE", conflicts_with = "transport")]
+    env: Option<PathBuf>,
+    /// Which transport to read: `auto` tries guestinfo, then the ISO CD-ROM.
+    #[arg(long, value_enum, default_value_t = TransportArg::Auto)]
+    transport: TransportArg,
+    /// Root directory to write the configuration under.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    root: PathBuf,
+    /// The deployment configuration; default: decided by the frontend NIC's presence
+    /// (PCI slot 224), else by the environment's adapter count, else `default`.
+    #[arg(long, value_enum)]
+    deployment: Option<DeploymentArg>,
+    /// Root of sysfs, where the NICs are looked up (for tests).
+    #[arg(long, value_name = "DIR", default_value = "/sys", hide = true)]
+    sys_root: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum TransportArg {
+    Auto,
+    Guestinfo,
+    Iso,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum DeploymentArg {
+    Default,
+    Frontend,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let live = args.root == Path::new("/");
+    let transport = match (args.env, args.transport) {
+        (Some(path), _) => Transport::File(path),
+        (None, TransportArg::Auto) => Transport::Auto,
+        (None, TransportArg::Guestinfo) => Transport::Guestinfo,
+        (None, TransportArg::Iso) => Transport::Iso,
+    };
+    let options = LoadOptions {
+        transport,
+        deployment: args.deployment.map(|d| match d {
+            DeploymentArg::Default => Deployment::Default,
+            DeploymentArg::Frontend => Deployment::Frontend,
+        }),
+        sys_root: SysRoot(args.sys_root),
+    };
+    let loaded = match load(&options) {
+        Ok(l) => l,
+        Err(e) => {
+            report_load_error(&e);
+            return fail(live, e.exit_code(), &e.status_line());
+        }
+    };
+    eprintln!(
+        "haproxy-firstboot: OVF environment from {} ({} deployment: {})",
+        loaded.source,
+        loaded.config.deployment().id(),
+        loaded.deployment_reason
+    );
+    for w in &loaded.warnings {
+        eprintln!("haproxy-firstboot: warning: {w}");
+    }
+    let fault_after = std::env::var(FAULT_ENV).ok().and_then(|v| v.parse().ok());
+    let opts = ApplyOptions {
+        root: args.root.clone(),
+        fault_after,
+    };
+    let report = match apply::apply(&loaded.config, &opts) {
+        Ok(r) => r,
+        Err(ApplyError::Txn(TxnError::InjectedFault(n))) => {
+            eprintln!("haproxy-firstboot: injected crash after {n} file operations");
+            std::process::abort();
+        }
+        Err(e) => {
+            eprintln!("haproxy-firstboot: {e}");
+            return fail(live, 3, &format!("cannot apply the configuration: {e}"));
+        }
+    };
+    match report.recovery {
+        Recovery::Clean => {}
+        Recovery::RolledForward => {
+            eprintln!(
+                "haproxy-firstboot: completed the configuration change an earlier run was interrupted in"
+            )
+        }
+        Recovery::RolledBack => {
+            eprintln!(
+                "haproxy-firstboot: discarded the unfinished configuration change of an interrupted run"
+            )
+        }
+    }
+    for n in &report.notes {
+        eprintln!("haproxy-firstboot: note: {n}");
+    }
+    for c in &report.changed {
+        eprintln!("haproxy-firstboot: wrote /{c}");
+    }
+    if live {
+        live_effects(&loaded.config, &report);
+    }
+    let line = format!(
+        "applied configuration {} ({} files changed)",
+        report.environment_sha256,
+        report.changed.len()
+    );
+    if live {
+        publish(STATUS_KEY, &line);
+    }
+    println!("haproxy-firstboot: {line}");
+    ExitCode::SUCCESS
+}
+
+/// What only makes sense on the running appliance: publish the CA, set the running host name,
+/// let udev rename NICs whose `.link` files just appeared.
+fn live_effects(cfg: &firstboot::config::ValidatedConfig, report: &apply::Report) {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(report.ca_cert_pem.as_bytes());
+    publish(CACERT_KEY, &b64);
+    let current = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    if current.trim() != cfg.hostname() {
+        if let Err(e) = std::fs::write("/proc/sys/kernel/hostname", cfg.hostname()) {
+            eprintln!("haproxy-firstboot: cannot set the running host name: {e}");
+        }
+    }
+    if report.changed.iter().any(|c| c.ends_with(".link")) {
+        // .link files apply when udev handles an "add" event: replay them for network devices
+        // (still down: networkd starts after this unit) so they get their names now.
+        for args in [
+            &["trigger", "--action=add", "--subsystem-match=net"][..],
+            &["settle", "--timeout=30"][..],
+        ] {
+            let ok = Command::new("udevadm")
+                .args(args)
+                .stdin(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!(
+                    "haproxy-firstboot: udevadm {} failed; NICs are renamed at the next boot",
+                    args[0]
+                );
+            }
+        }
+    }
+}
+
+fn publish(key: &str, value: &str) {
+    match source::publish_guestinfo(key, value) {
+        Ok(_) => {}
+        Err(e) => eprintln!("haproxy-firstboot: cannot publish guestinfo.{key}: {e}"),
+    }
+}
+
+fn fail(live: bool, code: u8, line: &str) -> ExitCode {
+    if live {
+        publish(STATUS_KEY, line);
+    }
+    println!("haproxy-firstboot: FAILED (exit {code}): {line}");
+    ExitCode::from(code)
+}
+
+fn report_load_error(e: &LoadError) {
+    match e {
+        LoadError::Invalid {
+            source_name,
+            invalid,
+            deployment,
+            deployment_reason,
+        } => {
+            eprintln!(
+                "haproxy-firstboot: the OVF environment ({source_name}; {} deployment: \
+                 {deployment_reason}) has {invalid}",
+                deployment.id()
+            );
+            eprintln!("haproxy-firstboot: nothing was changed");
+        }
+        other => eprintln!("haproxy-firstboot: {other}"),
+    }
 }

@@ -1,0 +1,137 @@
+//! Helpers of the apply_/haproxy_/tls_/networkd_/crash_ tests: OVF environment documents,
+//! running `haproxy-firstboot apply` into a scratch root, and finding the real verifiers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A valid Default-deployment property set (static addresses).
+pub fn default_props() -> Vec<(String, String)> {
+    [
+        ("appliance.root_pwd", "Root-pass1"),
+        ("appliance.permit_root_login", "True"),
+        ("network.hostname", "haproxy.corp.example"),
+        ("network.nameservers", "192.168.0.53, 1.1.1.1"),
+        ("network.management_ip", "192.168.0.2/24"),
+        ("network.management_gateway", "192.168.0.1"),
+        ("network.workload_ip", "192.168.10.2/24"),
+        ("network.workload_gateway", "192.168.10.1"),
+        ("network.additional_workload_networks", "10.20.0.0/16"),
+        (
+            "loadbalance.service_ip_range",
+            "192.168.10.64/26, 192.168.10.128/27",
+        ),
+        ("loadbalance.dataplane_port", "5556"),
+        ("loadbalance.haproxy_user", "admin"),
+        ("loadbalance.haproxy_pwd", "Api-pass-123"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// A valid Frontend-deployment property set.
+pub fn frontend_props() -> Vec<(String, String)> {
+    let mut p = with(
+        default_props(),
+        &[("loadbalance.service_ip_range", Some("192.168.100.64/26"))],
+    );
+    p.push(("network.frontend_ip".into(), "192.168.100.2/24".into()));
+    p.push(("network.frontend_gateway".into(), "192.168.100.1".into()));
+    p
+}
+
+/// `Some(v)` sets or adds a key, `None` removes it.
+pub fn with(
+    mut props: Vec<(String, String)>,
+    overrides: &[(&str, Option<&str>)],
+) -> Vec<(String, String)> {
+    for (key, value) in overrides {
+        props.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            props.push(((*key).to_owned(), (*v).to_owned()));
+        }
+    }
+    props
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+/// An OVF environment document as vCenter writes it.
+pub fn env_xml(props: &[(String, String)]) -> String {
+    let mut s = String::from(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Environment xmlns="http://schemas.dmtf.org/ovf/environment/1" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:oe="http://schemas.dmtf.org/ovf/environment/1" xmlns:ve="http://www.vmware.com/schema/ovfenv" oe:id="" ve:vCenterId="vm-1">
+  <PlatformSection><Kind>VMware ESXi</Kind><Version>8.0.3</Version><Vendor>VMware, Inc.</Vendor><Locale>en</Locale></PlatformSection>
+  <PropertySection>
+"#,
+    );
+    for (k, v) in props {
+        s.push_str(&format!(
+            "    <Property oe:key=\"{}\" oe:value=\"{}\"/>\n",
+            xml_escape(k),
+            xml_escape(v)
+        ));
+    }
+    s.push_str("  </PropertySection>\n</Environment>\n");
+    s
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_haproxy-firstboot"))
+}
+
+/// Runs `haproxy-firstboot apply --env <doc> --root <root> --deployment <d>`.
+pub fn apply(
+    root: &Path,
+    props: &[(String, String)],
+    deployment: &str,
+    extra_env: &[(&str, &str)],
+) -> Output {
+    let env = root.with_extension("ovf-env.xml");
+    std::fs::write(&env, env_xml(props)).unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.arg("apply")
+        .arg("--env")
+        .arg(&env)
+        .arg("--root")
+        .arg(root)
+        .arg("--deployment")
+        .arg(deployment);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Is `tool` runnable? In CI (the `CI` variable set) a missing tool fails the test; elsewhere
+/// the test prints a notice and is skipped.
+pub fn require(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        if std::env::var_os("CI").is_some() {
+            panic!("{tool} is not installed (scripts/deps/firstboot-apply.apt installs it)");
+        }
+        eprintln!("SKIPPED: {tool} is not installed (bash scripts/install-deps)");
+    }
+    found
+}
