@@ -2,7 +2,6 @@
 //! one source of truth the OVF descriptor is generated from): the wizard labels and defaults of
 //! the vApp properties, and the PCI slots of the NICs.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 /// The appliance definition, embedded at build time.
@@ -152,15 +151,6 @@ pub fn short_label(label: &str) -> String {
         .min()
         .unwrap_or(rest.len());
     rest[..cut].trim().to_owned()
-}
-
-/// Where the values came from, for `check`'s listing.
-pub fn defaults() -> BTreeMap<String, String> {
-    appliance()
-        .properties
-        .iter()
-        .filter_map(|p| p.default.clone().map(|d| (p.key.clone(), d)))
-        .collect()
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! else `default`.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::config::Deployment;
 use crate::definition;
@@ -107,9 +107,4 @@ pub fn decide(flag: Option<Deployment>, sys: &SysRoot, env: &Environment) -> (De
         return (deployment, Reason::AdapterCount(n));
     }
     (Deployment::Default, Reason::Fallback)
-}
-
-/// Whether `path` looks like a sysfs root (for messages).
-pub fn is_sysfs(path: &Path) -> bool {
-    path.join("bus/pci").is_dir()
 }

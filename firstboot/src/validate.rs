@@ -194,6 +194,21 @@ impl Validator<'_> {
     }
 
     fn run(&mut self, deployment: Deployment) -> Option<ValidatedConfig> {
+        // vSphere compares keys exactly; a near miss is almost certainly a typo in automation.
+        for p in &self.env.properties {
+            if !ALL.contains(&p.key.as_str())
+                && let Some(known) = ALL.iter().find(|k| k.eq_ignore_ascii_case(p.key.trim()))
+            {
+                let given = p.key.clone();
+                self.warn(
+                    known,
+                    format!(
+                        "the environment has \"{given}\", which is ignored: property keys are \
+                         case-sensitive; expected {known}"
+                    ),
+                );
+            }
+        }
         for dup in self.env.duplicates() {
             if ALL.contains(&dup) {
                 self.problem(

@@ -684,3 +684,17 @@ fn secrets_never_appear_in_messages() {
     assert!(!text.contains("s3cr"), "{text}");
     assert!(!text.contains("xxxxxx"), "{text}");
 }
+
+#[test]
+fn near_miss_keys_are_ignored_with_a_warning() {
+    let props = with(base(), &[("Network.HostName", Some("typo.local"))]);
+    let valid = validate(&env(&props, None), D).unwrap();
+    assert_eq!(valid.config.hostname(), "haproxy.local");
+    let got: Vec<String> = valid.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "Host Name (network.hostname): the environment has \"Network.HostName\", which is ignored: property keys are case-sensitive; expected network.hostname"
+        ]
+    );
+}
