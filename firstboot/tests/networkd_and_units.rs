@@ -1,0 +1,177 @@
+//! Real systemd: `systemd-analyze verify` accepts the unit files, and systemd-networkd, run in
+//! a private network + mount namespace with veth links named like the appliance's NICs, reads
+//! the generated files and installs the addresses, the policy routing (tables 2 and 3, rules
+//! `from <address>`, `to <additional network>`, `from <LB range>`) and the AnyIP `local`
+//! routes on `lo`.
+
+mod apply_support;
+
+use std::path::Path;
+use std::process::Command;
+
+use apply_support::*;
+
+const UNITS: &[&str] = &["haproxy-firstboot.service", "dataplaneapi.service"];
+
+#[test]
+fn systemd_analyze_verify_accepts_the_units() {
+    if !require("systemd-analyze") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
+    // ExecStart must name an existing executable: point it at a stub in the scratch dir.
+    let stub = dir.path().join("stub");
+    std::fs::write(&stub, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut paths = Vec::new();
+    for unit in UNITS {
+        let text = std::fs::read_to_string(src.join(unit)).unwrap();
+        assert!(text.contains("ExecStart=/usr/local/bin/"), "{unit}");
+        let text = text
+            .replace("/usr/local/bin/haproxy-firstboot", stub.to_str().unwrap())
+            .replace("/usr/local/bin/dataplaneapi", stub.to_str().unwrap());
+        let p = dir.path().join(unit);
+        std::fs::write(&p, text).unwrap();
+        paths.push(p);
+    }
+    let o = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .args(&paths)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "systemd-analyze verify: {}",
+        text(&o)
+    );
+    // The unit apply writes is the one the image installs.
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let a = apply(&root, &default_props(), "default", &[]);
+    assert!(a.status.success(), "{}", text(&a));
+    assert_eq!(
+        std::fs::read(root.join("etc/systemd/system/dataplaneapi.service")).unwrap(),
+        std::fs::read(src.join("dataplaneapi.service")).unwrap()
+    );
+}
+
+#[test]
+fn unit_ordering() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/haproxy-firstboot.service"),
+    )
+    .unwrap();
+    for want in [
+        "Type=oneshot",
+        "After=local-fs.target systemd-udevd.service",
+        "Before=network-pre.target systemd-networkd.service haproxy.service dataplaneapi.service ssh.service",
+        "Wants=network-pre.target",
+        "StandardOutput=journal+console",
+        "ExecStart=/usr/local/bin/haproxy-firstboot apply",
+    ] {
+        assert!(text.contains(want), "missing {want:?}");
+    }
+}
+
+/// Runs networkd in a new network and mount namespace. /sys is remounted read-only for the
+/// namespace: that is how networkd (like in a container) knows there is no udev to wait for.
+const SCRIPT: &str = r#"
+set -eu
+mount --make-rprivate /
+mount -t sysfs -o ro sysfs /sys
+mkdir -p /run/systemd /etc/systemd/network
+mount -t tmpfs tmpfs /run/systemd
+mkdir -p /run/systemd/netif
+chown systemd-network:systemd-network /run/systemd/netif 2>/dev/null || true
+mount --bind "$NETDIR" /etc/systemd/network
+ip link set lo up
+for n in management workload frontend; do
+  ip link add "$n" type veth peer name "$n-p"
+  ip link set "$n-p" up
+done
+/lib/systemd/systemd-networkd >"$LOG" 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 150 ]; do
+  if ip route show table local | grep -q "$WANT_LOCAL" && ip rule | grep -q "lookup 3" \
+     && ip route show table 3 | grep -q default && ip route show table 2 | grep -q default; then
+    break
+  fi
+  sleep 0.1; i=$((i+1))
+done
+echo "=== addr"; ip -4 -br addr
+echo "=== rule"; ip rule
+echo "=== route"; ip -4 route show table all
+echo "=== get"; ip route get "$PROBE"
+kill $pid
+"#;
+
+#[test]
+fn networkd_reads_the_generated_files_in_a_namespace() {
+    let networkd = Path::new("/lib/systemd/systemd-networkd");
+    if !require("unshare") || !require("ip") {
+        return;
+    }
+    if !networkd.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "systemd-networkd is not installed"
+        );
+        eprintln!("SKIPPED: {} missing", networkd.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let props = with(
+        frontend_props(),
+        &[(
+            "network.additional_workload_networks",
+            Some("10.20.0.0/16, 10.30.0.0/24"),
+        )],
+    );
+    let a = apply(&root, &props, "frontend", &[]);
+    assert!(a.status.success(), "{}", text(&a));
+    let o = Command::new("unshare")
+        .args(["-m", "-n", "sh", "-c", SCRIPT])
+        .env("NETDIR", root.join("etc/systemd/network"))
+        .env("LOG", dir.path().join("networkd.log"))
+        .env("WANT_LOCAL", "192.168.100.64/26")
+        .env("PROBE", "192.168.100.77")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let log = std::fs::read_to_string(dir.path().join("networkd.log")).unwrap_or_default();
+    assert!(o.status.success(), "{}\nnetworkd log:\n{log}", text(&o));
+    let ctx = format!("{out}\nnetworkd log:\n{log}");
+    for want in [
+        // addresses
+        "management@management-p UP             192.168.0.2/24",
+        "workload@workload-p UP             192.168.10.2/24",
+        "frontend@frontend-p UP             192.168.100.2/24",
+        // policy rules
+        "100:\tfrom 192.168.10.2 lookup 2",
+        "100:\tfrom 192.168.100.2 lookup 3",
+        "200:\tfrom all to 10.20.0.0/16 lookup 2",
+        "200:\tfrom all to 10.30.0.0/24 lookup 2",
+        "300:\tfrom 192.168.100.64/26 lookup 3",
+        // tables
+        "default via 192.168.10.1 dev workload table 2",
+        "192.168.10.0/24 dev workload table 2",
+        "default via 192.168.100.1 dev frontend table 3",
+        "192.168.100.0/24 dev frontend table 3",
+        // main: the management gateway is the only default route
+        "default via 192.168.0.1 dev management proto static",
+        // AnyIP
+        "local 192.168.100.64/26 dev lo table local",
+        "local 192.168.100.77 dev lo table local",
+    ] {
+        assert!(ctx.contains(want), "missing {want:?} in:\n{ctx}");
+    }
+    let main_defaults = out
+        .lines()
+        .filter(|l| l.starts_with("default ") && !l.contains(" table "))
+        .count();
+    assert_eq!(main_defaults, 1, "{out}");
+}
