@@ -54,6 +54,7 @@ pub fn verify(password: &str, hash: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

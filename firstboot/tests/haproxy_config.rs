@@ -1,6 +1,7 @@
 //! The generated haproxy.cfg under real haproxy: `haproxy -c` accepts it, and haproxy running on
 //! loopback with the generated `userlist controller` lets the configured user in with the
 //! configured password and answers 401 to a wrong one.
+#![allow(clippy::unwrap_used)]
 
 mod apply_support;
 

@@ -3,6 +3,7 @@
 //! the generated files and installs the addresses, the policy routing (tables 2 and 3, rules
 //! `from <address>`, `to <additional network>`, `from <LB range>`) and the AnyIP `local`
 //! routes on `lo`.
+#![allow(clippy::unwrap_used)]
 
 mod apply_support;
 

@@ -2,6 +2,7 @@
 //! server certificate's SANs are exactly 127.0.0.1, every appliance IP, localhost and the host
 //! name — with a generated CA, a supplied RSA CA and a supplied EC CA. Keys are mode 0600, and a
 //! generated CA is kept on re-runs.
+#![allow(clippy::unwrap_used)]
 
 mod apply_support;
 

@@ -1,4 +1,5 @@
 //! Apply into temporary roots: idempotence, re-runs, deployment changes, crash safety.
+#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -288,6 +288,7 @@ pub fn recover(root: &Path, io: &mut Io) -> Result<Recovery, TxnError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

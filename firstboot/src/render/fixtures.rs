@@ -1,5 +1,6 @@
 //! Validated configurations for tests inside the crate (integration tests get theirs from an
 //! environment document through the loader).
+#![allow(clippy::unwrap_used)]
 
 use std::net::Ipv4Addr;
 

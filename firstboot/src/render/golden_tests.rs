@@ -1,6 +1,7 @@
 //! Golden tests: every rendered file's content and mode for a Default, a Frontend (static)
 //! and a DHCP configuration, compared with `firstboot/tests/golden/<case>/`.
 //! `UPDATE_GOLDEN=1 cargo test -p firstboot --lib golden` rewrites the expected files.
+#![allow(clippy::unwrap_used)]
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

@@ -182,6 +182,7 @@ pub fn userlist_hash(existing: &str, user: &str) -> Option<String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -281,6 +281,7 @@ fn host(ip: Ipv4Addr) -> Ipv4Network {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

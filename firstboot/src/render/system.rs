@@ -94,6 +94,7 @@ pub fn shadow_root_hash(shadow: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
