@@ -6,21 +6,43 @@
 //! # Public API
 //!
 //! ```text
-//! image::open(path) -> Result<Box<dyn DiskSource>, ImageError>      // format detected from content
-//! image::detect(path) -> Result<Format, ImageError>
+//! image::open(path) -> Result<Box<dyn DiskSource>, ImageError>   // format detected from content
+//! image::detect(path) -> Result<Format, ImageError>               // Raw | Qcow2 | Vmdk(VmdkKind)
+//! image::read_all(&mut dyn DiskSource) -> Result<Vec<u8>, _>     // small disks (tests)
+//!
 //! trait DiskSource: Send {
 //!     fn format(&self) -> Format;
-//!     fn virtual_size(&self) -> u64;
-//!     fn extents(&mut self) -> Result<Vec<Extent>, ImageError>;    // sorted, merged, allocated
+//!     fn virtual_size(&self) -> u64;                               // bytes
+//!     fn extents(&mut self) -> Result<Vec<Extent>, ImageError>;    // allocated, sorted, merged
 //!     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), ImageError>;
 //! }
+//! struct Extent { offset: u64, length: u64 }
+//!
 //! image::vmdk::write_stream_optimized(
-//!     source: &mut dyn DiskSource, out: &mut impl Write, &VmdkOptions,
-//!     progress: &dyn Fn(done_bytes, total_bytes)) -> Result<VmdkReport, ImageError>
-//! VmdkOptions { adapter_type: AdapterType, hw_version: u32, tools_version: u32,
-//!               file_name: String, level: i32, threads: usize }    // Default: lsilogic, 4, 2147483647
-//! VmdkReport { capacity_bytes, populated_bytes, output_bytes, grains }
+//!     source: &mut dyn DiskSource,
+//!     out: &mut W,                       // W: Write; one sequential stream, never seeks
+//!     options: &VmdkOptions,
+//!     progress: &dyn Fn(u64, u64),       // (done_bytes, total_bytes) of the virtual disk
+//! ) -> Result<VmdkReport, ImageError>
+//! struct VmdkOptions { adapter_type: AdapterType, hw_version: u32, tools_version: u32,
+//!                      file_name: String, level: i32, threads: usize }
+//!     // Default: lsilogic, 4, 2147483647, "disk.vmdk", DEFAULT_LEVEL, 0 (= all cores)
+//! enum AdapterType { Ide, BusLogic, LsiLogic, LsiSas1068, Pvscsi }  // FromStr, as_str()
+//! struct VmdkReport { capacity_bytes, populated_bytes, output_bytes, grains }  // all u64
+//!     // capacity_bytes -> ovf:capacity, populated_bytes -> ovf:populatedSize,
+//!     // output_bytes -> ovf:size
+//!
+//! image::vmdk::inspect(reader: impl Read) -> Result<VmdkInfo, ImageError>
+//!     // reads a stream-optimized VMDK sequentially (a tar member works) and checks every
+//!     // grain, table, the footer and the end-of-stream marker
+//! struct VmdkInfo { capacity_bytes, create_type: Option<String>, adapter_type: Option<String>,
+//!                   grains, populated_bytes, has_end_of_stream, has_grain_directory,
+//!                   stream_bytes, header, footer, descriptor, descriptor_text, .. }
 //! ```
+//!
+//! Errors ([`ImageError`]) name the file, say what is wrong and what was expected:
+//! `Io` (the OS refused), `Corrupt`, `Unsupported` (a valid variant we do not read),
+//! `Write` (the output failed, e.g. disk full), `TooLarge`, `InvalidOption`.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
