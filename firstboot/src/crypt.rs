@@ -71,6 +71,32 @@ mod tests {
         assert!(!verify("wrong horse", &h));
     }
 
+    /// The same string as OpenSSL's independent implementation (`openssl passwd -6`).
+    #[test]
+    fn agrees_with_openssl_passwd() {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let present = Command::new("openssl").arg("version").output().is_ok();
+        if !present {
+            assert!(std::env::var_os("CI").is_none(), "openssl is not installed");
+            eprintln!("SKIPPED: openssl is not installed");
+            return;
+        }
+        for pw in ["correct horse", "pässwörd-ünïcode", "x$y:z\\w", "123456"] {
+            let ours = sha512_crypt(pw).unwrap();
+            let salt = ours.split('$').nth(2).unwrap();
+            let mut child = Command::new("openssl")
+                .args(["passwd", "-6", "-salt", salt, "-stdin"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(format!("{pw}\n").as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ours, "password {pw:?}");
+        }
+    }
+
     #[test]
     fn salts_differ() {
         assert_ne!(
