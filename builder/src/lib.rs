@@ -1,6 +1,7 @@
 //! The `ova-builder` library: packaging (descriptor + VMDK → manifest → OVA), verification,
 //! and the subcommands that glue the `ovf` and `image` crates together.
 
+pub mod appliance;
 pub mod atomic;
 pub mod cmd;
 pub mod manifest;

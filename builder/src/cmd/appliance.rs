@@ -1,11 +1,393 @@
-//! `ova-builder appliance`.
+//! `ova-builder appliance`: build the whole HAProxy appliance without a hypervisor.
 
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::appliance::{self, DiskReport, Progress, RootfsSpec, Stage, StageTime};
+
+const AFTER_HELP: &str = "\
+Stages: rootfs (mmdebstrap) → root-image (mkfs.ext4 -d) → boot-partition (FAT ESP with syslinux
+for BIOS and systemd-boot for UEFI) → disk (GPT, sfdisk) → ova (the `ova-builder build` path).
+No hypervisor, mount or loop device is used; it must run as root (mmdebstrap --mode=root) on
+Debian or Ubuntu with access to a Debian mirror. SOURCE_DATE_EPOCH fixes timestamps; UUIDs are
+derived from --version.
+
+Examples:
+  # The README's build (installs the tools and builds the binaries first):
+  bash scripts/build-appliance --out dist
+
+  # By hand, with a Data Plane API binary, keeping the raw disk:
+  ova-builder appliance --out dist --version 1.2.3 --dataplaneapi ./dataplaneapi --raw
+
+  # Only the bootable raw disk, timings as JSON:
+  ova-builder appliance --out /tmp/a --no-ova --raw --json";
 
 /// Options of `ova-builder appliance`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(after_help = AFTER_HELP)]
+pub struct Args {
+    /// Directory for haproxy-v<VERSION>.ova (and haproxy-v<VERSION>.raw with --raw).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Appliance version: file names, OVF product version, and the seed of the disk's UUIDs.
+    #[arg(long, value_name = "VERSION", default_value = env!("CARGO_PKG_VERSION"))]
+    pub version: String,
+    /// The haproxy-firstboot executable [default: next to this ova-builder].
+    #[arg(long, value_name = "PATH")]
+    pub firstboot: Option<PathBuf>,
+    /// Directory with haproxy-firstboot's systemd units [default: firstboot/systemd of this
+    /// repository, found from the current directory or this executable].
+    #[arg(long, value_name = "DIR")]
+    pub units: Option<PathBuf>,
+    /// The Data Plane API executable (not packaged by Debian). Without it the appliance has no
+    /// Data Plane API.
+    #[arg(long, value_name = "PATH")]
+    pub dataplaneapi: Option<PathBuf>,
+    /// Appliance definition for the OVF descriptor [default: the built-in HAProxy appliance].
+    #[arg(long, value_name = "PATH")]
+    pub definition: Option<PathBuf>,
+    /// Virtual disk size in GiB (the disk is sparse: unused space costs nothing).
+    #[arg(long, value_name = "GIB", default_value_t = 4)]
+    pub disk_gib: u64,
+    /// Debian mirror.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://deb.debian.org/debian"
+    )]
+    pub mirror: String,
+    /// Debian security mirror.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://deb.debian.org/debian-security"
+    )]
+    pub security_mirror: String,
+    /// Debian release.
+    #[arg(long, value_name = "SUITE", default_value = "bookworm")]
+    pub suite: String,
+    /// Timestamp for every file the build creates [default: $SOURCE_DATE_EPOCH, else now].
+    #[arg(long, value_name = "SECONDS")]
+    pub source_date_epoch: Option<u64>,
+    /// Scratch directory [default: DIR/.work-<version>, removed afterwards].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Keep the scratch directory (the root filesystem tree) for inspection.
+    #[arg(long)]
+    pub keep_work: bool,
+    /// Development: reuse the root filesystem left in the work directory by --keep-work
+    /// (skips mmdebstrap; the appliance's own files are installed again).
+    #[arg(long, hide = true)]
+    pub reuse_rootfs: bool,
+    /// Also keep the bootable raw disk as DIR/haproxy-v<VERSION>.raw.
+    #[arg(long)]
+    pub raw: bool,
+    /// Stop after the raw disk (implies --raw).
+    #[arg(long)]
+    pub no_ova: bool,
+    /// Print the report (stage times, disk layout, outputs) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`ova-builder appliance` is not available in this build yet")
+/// Progress on stderr: a spinner per stage on a terminal, one line per stage otherwise.
+struct StageProgress {
+    total: usize,
+    index: usize,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl StageProgress {
+    fn new(total: usize) -> Self {
+        StageProgress {
+            total,
+            index: 0,
+            bar: None,
+        }
+    }
+
+    fn interactive() -> bool {
+        std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
+    }
+}
+
+impl Progress for StageProgress {
+    fn started(&mut self, stage: Stage) {
+        self.index += 1;
+        let label = format!(
+            "[{}/{}] {stage}: {}",
+            self.index,
+            self.total,
+            stage.describe()
+        );
+        if Self::interactive() {
+            let bar = indicatif::ProgressBar::new_spinner().with_message(label);
+            bar.enable_steady_tick(Duration::from_millis(120));
+            self.bar = Some(bar);
+        } else {
+            eprintln!("{label} …");
+        }
+    }
+
+    fn finished(&mut self, stage: Stage, took: Duration) {
+        let line = format!(
+            "[{}/{}] {stage}: done in {:.1} s",
+            self.index,
+            self.total,
+            took.as_secs_f64()
+        );
+        match self.bar.take() {
+            Some(bar) => bar.finish_with_message(line),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    version: &'a str,
+    ova: Option<PathBuf>,
+    raw_disk: Option<PathBuf>,
+    dataplaneapi: bool,
+    disk: &'a DiskReport,
+    stages: Vec<StageTime>,
+    total_seconds: f64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    ensure_root()?;
+    let firstboot = match &args.firstboot {
+        Some(p) => p.clone(),
+        None => beside_this_program("haproxy-firstboot")?,
+    };
+    let units_dir = match &args.units {
+        Some(p) => p.clone(),
+        None => find_in_repository("firstboot/systemd")?,
+    };
+    let units = list_units(&units_dir)?;
+    // Loaded first: a bad definition fails before minutes of work.
+    let definition = super::descriptor::load_definition(args.definition.as_deref())?;
+    let mut enable = Vec::new();
+    let mut install = Vec::new();
+    for unit in units {
+        let name = unit
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with("dataplaneapi") && args.dataplaneapi.is_none() {
+            continue;
+        }
+        enable.push(name);
+        install.push(unit);
+    }
+    if !enable.iter().any(|u| u == "haproxy-firstboot.service") {
+        anyhow::bail!("{} has no haproxy-firstboot.service", units_dir.display());
+    }
+    if args.dataplaneapi.is_none() {
+        eprintln!(
+            "note: no --dataplaneapi given: this appliance has NO HAProxy Data Plane API \
+             (the Supervisor cannot program it); pass --dataplaneapi PATH to include it"
+        );
+    }
+    let from_env = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => Some(v.trim().parse::<u64>().with_context(|| {
+            format!("SOURCE_DATE_EPOCH={v:?}: expected whole seconds since 1970")
+        })?),
+        _ => None,
+    };
+    let epoch = match args.source_date_epoch.or(from_env) {
+        Some(e) => e,
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            eprintln!("note: SOURCE_DATE_EPOCH is not set: file times are the build time ({now})");
+            now
+        }
+    };
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let work_dir = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| args.out.join(format!(".work-{}", args.version)));
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+
+    let spec = appliance::DiskSpec {
+        version: args.version.clone(),
+        rootfs: RootfsSpec {
+            suite: args.suite.clone(),
+            sources: vec![
+                format!("deb {} {} main", args.mirror, args.suite),
+                format!("deb {} {}-updates main", args.mirror, args.suite),
+                format!("deb {} {}-security main", args.security_mirror, args.suite),
+            ],
+            extra_packages: Vec::new(),
+            firstboot,
+            units: install,
+            enable,
+            dataplaneapi: args.dataplaneapi.clone(),
+            hostname: "haproxy".into(),
+            source_date_epoch: epoch,
+        },
+        disk_bytes: args.disk_gib * 1024 * 1024 * 1024,
+        esp_bytes: 128 * 1024 * 1024,
+        work_dir: work_dir.clone(),
+        reuse_rootfs: args.reuse_rootfs,
+    };
+
+    let mut progress = StageProgress::new(if args.no_ova { 4 } else { 5 });
+    let raw = args.out.join(format!(
+        "{}.raw",
+        crate::package::default_name(&definition, Some(&args.version))
+    ));
+    let disk = appliance::build_disk(&spec, &raw, &mut progress)?;
+    let mut stages = disk.stages.clone();
+
+    let mut ova = None;
+    if !args.no_ova {
+        progress.started(Stage::Ova);
+        let t = Instant::now();
+        let path = package_ova(&args, &definition, &raw, epoch)
+            .map_err(|e| appliance::ApplianceError::new(Stage::Ova, format!("{e:#}")))?;
+        progress.finished(Stage::Ova, t.elapsed());
+        stages.push(StageTime {
+            stage: Stage::Ova,
+            seconds: t.elapsed().as_secs_f64(),
+        });
+        ova = Some(path);
+    }
+    let keep_raw = args.raw || args.no_ova;
+    if !keep_raw {
+        let _ = std::fs::remove_file(&raw);
+    }
+    if !args.keep_work {
+        let _ = std::fs::remove_dir_all(&work_dir);
+    }
+
+    let report = Report {
+        version: &args.version,
+        ova,
+        raw_disk: keep_raw.then(|| raw.clone()),
+        dataplaneapi: args.dataplaneapi.is_some(),
+        disk: &disk,
+        stages,
+        total_seconds: started.elapsed().as_secs_f64(),
+    };
+    print_table(&report);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(report: &Report) {
+    eprintln!("stage            seconds");
+    for s in &report.stages {
+        eprintln!("{:<16} {:>7.1}", s.stage.to_string(), s.seconds);
+    }
+    eprintln!("{:<16} {:>7.1}", "total", report.total_seconds);
+    let info = &report.disk.rootfs;
+    eprintln!(
+        "root filesystem: {} packages, {} MiB, kernel {}; root=UUID={}",
+        info.packages,
+        info.bytes / (1024 * 1024),
+        info.kernel_version,
+        report.disk.root_fs_uuid
+    );
+    for p in report.ova.iter().chain(report.raw_disk.iter()) {
+        eprintln!("wrote {}", p.display());
+    }
+}
+
+/// Stage 5: the raw disk through the same packaging as `ova-builder build`.
+fn package_ova(
+    args: &Args,
+    definition: &ovf::Definition,
+    raw: &Path,
+    epoch: u64,
+) -> anyhow::Result<PathBuf> {
+    let request = crate::package::BuildRequest {
+        disk: raw.to_owned(),
+        definition,
+        out_dir: args.out.clone(),
+        name: None,
+        version: Some(args.version.clone()),
+        base_image: Some(format!(
+            "Debian {} (mmdebstrap, ova-builder appliance)",
+            args.suite
+        )),
+        source_date_epoch: Some(epoch),
+        manifest: crate::manifest::Algorithm::Sha256,
+        signer: None,
+        level: None,
+        threads: 0,
+        progress: if StageProgress::interactive() {
+            crate::progress::Progress::auto()
+        } else {
+            crate::progress::Progress::hidden()
+        },
+        cancel: crate::atomic::Cancel::on_signals().context("cannot install the Ctrl-C handler")?,
+    };
+    let report = crate::package::build(&request)?;
+    Ok(report.ova)
+}
+
+fn ensure_root() -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // /proc/self belongs to the effective user of this process.
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX);
+    if uid != 0 {
+        anyhow::bail!(
+            "ova-builder appliance must run as root: mmdebstrap --mode=root installs packages \
+             and the root filesystem keeps their owners (try: sudo ova-builder appliance …)"
+        );
+    }
+    Ok(())
+}
+
+fn beside_this_program(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("locating this executable")?;
+    let path = exe.with_file_name(name);
+    if !path.is_file() {
+        anyhow::bail!(
+            "{} does not exist: build it (cargo build --release -p firstboot) or pass --firstboot PATH",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// `rel` in this repository: under the current directory, or above this executable
+/// (target/<profile>/ova-builder).
+fn find_in_repository(rel: &str) -> anyhow::Result<PathBuf> {
+    let mut candidates = vec![PathBuf::from(rel)];
+    if let Ok(exe) = std::env::current_exe() {
+        candidates.extend(exe.ancestors().skip(1).take(4).map(|dir| dir.join(rel)));
+    }
+    candidates.into_iter().find(|p| p.is_dir()).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{rel} was not found in the current directory or above this executable: pass its path"
+        )
+    })
+}
+
+fn list_units(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut units: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing units in {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "service"))
+        .collect();
+    units.sort();
+    Ok(units)
 }

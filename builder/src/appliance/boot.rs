@@ -1,0 +1,152 @@
+//! Stage 2a: the EFI system partition as a FAT image file, made with dosfstools and mtools only
+//! (no mount, no loop device). It boots both firmwares from the same kernel and initrd:
+//! syslinux (`syslinux --install` works on an image file) for BIOS, systemd-boot as the
+//! removable-media loader `EFI/BOOT/BOOTX64.EFI` with one loader entry for UEFI. Keeping the
+//! kernel here avoids GRUB, which needs a block device to install and cannot read the ext4
+//! features e2fsprogs 1.47 enables by default.
+
+use std::path::{Path, PathBuf};
+
+use askama::Template;
+
+use super::tool::{self, ToolError};
+
+/// systemd-boot, from Debian's `systemd-boot-efi`.
+pub const SYSTEMD_BOOT_EFI: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("rendering {0}: {1}")]
+    Template(&'static str, askama::Error),
+    #[error("{0} is missing: install the Debian package `{1}` (bash scripts/install-deps)")]
+    Missing(&'static str, &'static str),
+}
+
+#[derive(Template)]
+#[template(path = "appliance/syslinux.cfg", escape = "none")]
+struct SyslinuxCfg<'a> {
+    cmdline: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "appliance/loader.conf", escape = "none")]
+struct LoaderConf;
+
+#[derive(Template)]
+#[template(path = "appliance/entry.conf", escape = "none")]
+struct LoaderEntry<'a> {
+    title: &'a str,
+    cmdline: &'a str,
+}
+
+/// The kernel command line: root by filesystem UUID, console on screen and on the first serial
+/// port (the vSphere console and a serial log both show boot and first-boot messages).
+pub fn cmdline(root_uuid: &str) -> String {
+    format!("root=UUID={root_uuid} ro console=tty0 console=ttyS0,115200n8")
+}
+
+/// What goes on the partition.
+pub struct EspSpec<'a> {
+    pub kernel: &'a Path,
+    pub initrd: &'a Path,
+    pub cmdline: &'a str,
+    pub title: &'a str,
+    pub volume_id: u32,
+    pub size_bytes: u64,
+    pub source_date_epoch: u64,
+}
+
+/// Writes the FAT image `esp` (`size_bytes` long).
+pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError> {
+    if !Path::new(SYSTEMD_BOOT_EFI).is_file() {
+        return Err(BootError::Missing(SYSTEMD_BOOT_EFI, "systemd-boot-efi"));
+    }
+    let epoch = spec.source_date_epoch.to_string();
+    let env = [
+        ("SOURCE_DATE_EPOCH", epoch.as_str()),
+        ("MTOOLS_SKIP_CHECK", "1"),
+    ];
+    let img = esp.display().to_string();
+    let _ = std::fs::remove_file(esp);
+    tool::run(
+        "mkfs.vfat",
+        [
+            "-C",
+            "-F",
+            "32",
+            "-n",
+            "ESP",
+            "-i",
+            &format!("{:08X}", spec.volume_id),
+            &img,
+            &(spec.size_bytes / 1024).to_string(),
+        ],
+        &env,
+    )?;
+
+    let files = [
+        (
+            "syslinux.cfg",
+            SyslinuxCfg {
+                cmdline: spec.cmdline,
+            }
+            .render(),
+        ),
+        ("loader.conf", LoaderConf.render()),
+        (
+            "appliance.conf",
+            LoaderEntry {
+                title: spec.title,
+                cmdline: spec.cmdline,
+            }
+            .render(),
+        ),
+    ];
+    let mut rendered = Vec::new();
+    for (name, text) in files {
+        let text = text.map_err(|e| BootError::Template(name, e))?;
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|source| BootError::Io {
+            what: "writing",
+            path: path.clone(),
+            source,
+        })?;
+        rendered.push(path);
+    }
+
+    tool::run(
+        "mmd",
+        [
+            "-i",
+            &img,
+            "::/EFI",
+            "::/EFI/BOOT",
+            "::/loader",
+            "::/loader/entries",
+        ],
+        &env,
+    )?;
+    let s = |p: &Path| p.display().to_string();
+    let copies = [
+        (s(spec.kernel), "::/vmlinuz"),
+        (s(spec.initrd), "::/initrd.img"),
+        (s(&rendered[0]), "::/syslinux.cfg"),
+        (SYSTEMD_BOOT_EFI.to_owned(), "::/EFI/BOOT/BOOTX64.EFI"),
+        (s(&rendered[1]), "::/loader/loader.conf"),
+        (s(&rendered[2]), "::/loader/entries/appliance.conf"),
+    ];
+    for (from, to) in &copies {
+        tool::run("mcopy", ["-m", "-i", &img, from, to], &env)?;
+    }
+    // ldlinux.sys + ldlinux.c32 into the root directory and the FAT boot sector.
+    tool::run("syslinux", ["--install", &img], &env)?;
+    Ok(())
+}

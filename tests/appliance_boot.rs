@@ -1,0 +1,694 @@
+//! End-to-end: build the appliance with `ova-builder appliance`, boot it in QEMU (software
+//! emulation) with VMware-like hardware and an OVF environment on a CD-ROM, and check from the
+//! host what `haproxy-firstboot` did; then boot a fresh copy with an invalid environment.
+//!
+//! Needs root and the tools of scripts/deps/appliance*.apt (CI has both). Without them it fails
+//! when `CI` is set and is skipped with a notice otherwise. It runs the binaries `cargo build
+//! --workspace --bins` made (it never runs cargo itself). `APPLIANCE_DATAPLANEAPI=PATH` builds
+//! the appliance with that Data Plane API and checks its TLS port from the host.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+#[path = "qemu.rs"]
+mod qemu;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use qemu::{Nic, Vm, VmSpec};
+
+const VERSION: &str = "0.0.0-boottest";
+const MGMT_IP: &str = "192.168.0.2";
+const MGMT_NET: &str = "192.168.0.0/24";
+const MGMT_GW: &str = "192.168.0.1";
+const WORKLOAD_IP: &str = "192.168.10.2";
+const WORKLOAD_NET: &str = "192.168.10.0/24";
+const WORKLOAD_GW: &str = "192.168.10.1";
+const LB_RANGE: &str = "192.168.10.128/25";
+const DATAPLANE_PORT: u16 = 5556;
+const API_USER: &str = "lbadmin";
+/// Console markers of haproxy-firstboot (firstboot/src/apply_cmd.rs).
+const APPLIED: &str = "haproxy-firstboot: applied configuration";
+const FAILED: &str = "haproxy-firstboot: FAILED";
+
+/// Wall-clock log lines that show in CI output (`--nocapture`) and in a failure's output.
+struct Clock(Instant);
+
+impl Clock {
+    fn log(&self, msg: impl AsRef<str>) {
+        let line = format!(
+            "[appliance-boot {:>6.1} s] {}",
+            self.0.elapsed().as_secs_f64(),
+            msg.as_ref()
+        );
+        eprintln!("{line}");
+    }
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn target_bin(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let target = if target.is_relative() {
+        workspace().join(target)
+    } else {
+        target
+    };
+    let path = target.join("debug").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+fn have(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+        || Path::new("/usr/sbin").join(program).is_file()
+}
+
+/// Whether the test can run here; in CI a missing prerequisite is a failure.
+fn prerequisites(tools: &[&str]) -> bool {
+    let mut missing: Vec<String> = tools
+        .iter()
+        .filter(|t| !have(t))
+        .map(|t| t.to_string())
+        .collect();
+    if !is_root() {
+        missing.push("root privileges".into());
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let msg = format!(
+        "missing {} (bash scripts/install-deps; run as root)",
+        missing.join(", ")
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}");
+    }
+    eprintln!("SKIPPED: {msg}");
+    false
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A CA (certificate + key) like an administrator supplies it.
+fn make_ca(dir: &Path) -> (String, String) {
+    let key = dir.join("ca.key");
+    let crt = dir.join("ca.crt");
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "30",
+        ])
+        .args([
+            "-subj",
+            "/CN=Boot Test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt));
+    (
+        std::fs::read_to_string(crt).unwrap(),
+        std::fs::read_to_string(key).unwrap(),
+    )
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\n', "&#10;")
+}
+
+/// An OVF environment document as vSphere writes it (`iso` transport).
+fn ovf_env(props: &[(&str, String)]) -> String {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <Environment xmlns=\"http://schemas.dmtf.org/ovf/environment/1\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+         xmlns:oe=\"http://schemas.dmtf.org/ovf/environment/1\" \
+         xmlns:ve=\"http://www.vmware.com/schema/ovfenv\" oe:id=\"\" ve:vCenterId=\"vm-42\">\n\
+         <PlatformSection><Kind>VMware ESXi</Kind><Version>8.0.3</Version>\
+         <Vendor>VMware, Inc.</Vendor><Locale>en</Locale></PlatformSection>\n<PropertySection>\n",
+    );
+    for (k, v) in props {
+        xml.push_str(&format!(
+            "  <Property oe:key=\"{k}\" oe:value=\"{}\"/>\n",
+            xml_escape(v)
+        ));
+    }
+    xml.push_str("</PropertySection>\n</Environment>\n");
+    xml
+}
+
+fn env_iso(dir: &Path, name: &str, xml: &str) -> PathBuf {
+    let src = dir.join(format!("{name}-env"));
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("ovf-env.xml"), xml).unwrap();
+    let iso = dir.join(format!("{name}.iso"));
+    run(Command::new("genisoimage")
+        .args(["-quiet", "-V", "OVF ENV", "-r", "-J", "-o"])
+        .arg(&iso)
+        .arg(&src));
+    iso
+}
+
+/// The root partition of a disk image: (raw file, byte offset), read with debugfs.
+struct RootFs {
+    image: PathBuf,
+    offset: u64,
+}
+
+impl RootFs {
+    /// The partition named "root" in the GPT of `raw`.
+    fn of(raw: &Path) -> RootFs {
+        let json = run(Command::new("sfdisk").arg("--json").arg(raw));
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let sector = v["partitiontable"]["sectorsize"].as_u64().unwrap_or(512);
+        let parts = v["partitiontable"]["partitions"].as_array().unwrap();
+        let root = parts
+            .iter()
+            .find(|p| p["name"] == "root")
+            .expect("a partition named root");
+        RootFs {
+            image: raw.to_owned(),
+            offset: root["start"].as_u64().unwrap() * sector,
+        }
+    }
+
+    fn spec(&self) -> String {
+        format!("{}?offset={}", self.image.display(), self.offset)
+    }
+
+    /// `debugfs -R 'cat PATH'`: None when the file does not exist.
+    fn read(&self, path: &str) -> Option<String> {
+        let out = Command::new("debugfs")
+            .arg("-R")
+            .arg(format!("cat {path}"))
+            .arg(self.spec())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("File not found") || !out.status.success() {
+            return None;
+        }
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn ls(&self, dir: &str) -> Vec<String> {
+        let out = run(Command::new("debugfs")
+            .arg("-R")
+            .arg(format!("ls -p {dir}"))
+            .arg(self.spec()));
+        // -p: /inode/mode/uid/gid/name/size/
+        out.lines()
+            .filter_map(|l| l.split('/').nth(5))
+            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The guest's disk after power-off: the overlay flattened to a sparse raw file.
+fn flatten(vm: &Vm, dir: &Path, name: &str) -> RootFs {
+    let raw = dir.join(format!("{name}-after.raw"));
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(&vm.overlay)
+        .arg(&raw));
+    RootFs::of(&raw)
+}
+
+fn valid_props(ca: &(String, String)) -> Vec<(&'static str, String)> {
+    vec![
+        ("appliance.root_pwd", "Boot-test-pw1".into()),
+        ("appliance.permit_root_login", "True".into()),
+        ("appliance.ca_cert", ca.0.clone()),
+        ("appliance.ca_cert_key", ca.1.clone()),
+        ("network.hostname", "lb-boottest.example.com".into()),
+        ("network.nameservers", "192.168.0.1".into()),
+        ("network.management_ip", format!("{MGMT_IP}/24")),
+        ("network.management_gateway", MGMT_GW.into()),
+        ("network.workload_ip", format!("{WORKLOAD_IP}/24")),
+        ("network.workload_gateway", WORKLOAD_GW.into()),
+        ("network.additional_workload_networks", "".into()),
+        ("loadbalance.service_ip_range", LB_RANGE.into()),
+        ("loadbalance.dataplane_port", DATAPLANE_PORT.to_string()),
+        ("loadbalance.haproxy_user", API_USER.into()),
+        ("loadbalance.haproxy_pwd", "Api-pass-42".into()),
+    ]
+}
+
+fn nics(forwards: Vec<(u16, String, u16)>) -> Vec<Nic> {
+    vec![
+        // management: vSphere PCI slot 160 → 0000:03:00.0
+        Nic {
+            bus: 0x03,
+            mac: "00:50:56:aa:00:01",
+            net: MGMT_NET,
+            host: MGMT_GW,
+            forwards,
+        },
+        // workload: slot 192 → 0000:0b:00.0
+        Nic {
+            bus: 0x0b,
+            mac: "00:50:56:aa:00:02",
+            net: WORKLOAD_NET,
+            host: WORKLOAD_GW,
+            forwards: vec![],
+        },
+    ]
+}
+
+/// ssh-keyscan through the forwarded port until it answers (or `limit`).
+fn scan_host_key(port: u16, limit: Duration) -> Option<String> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        let out = Command::new("ssh-keyscan")
+            .args([
+                "-T",
+                "5",
+                "-t",
+                "ed25519",
+                "-p",
+                &port.to_string(),
+                "127.0.0.1",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        if let Some(line) = text.lines().find(|l| l.contains("ssh-ed25519")) {
+            return line.split_whitespace().nth(2).map(str::to_owned);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    None
+}
+
+fn openssl_check(dir: &Path, ca: &str, crt: &str, key: &str, clock: &Clock) {
+    let ca_path = dir.join("check-ca.pem");
+    let crt_path = dir.join("check-server.crt");
+    let key_path = dir.join("check-server.key");
+    std::fs::write(&ca_path, ca).unwrap();
+    std::fs::write(&crt_path, crt).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    let verify = run(Command::new("openssl")
+        .args(["verify", "-CAfile"])
+        .arg(&ca_path)
+        .arg(&crt_path));
+    assert!(verify.contains(": OK"), "{verify}");
+    let text = run(Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in"])
+        .arg(&crt_path));
+    assert!(
+        text.contains(&format!("IP Address:{MGMT_IP}")),
+        "server.crt SANs lack the management IP: {text}"
+    );
+    let cert_pub = run(Command::new("openssl")
+        .args(["x509", "-noout", "-pubkey", "-in"])
+        .arg(&crt_path));
+    let key_pub = run(Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&key_path));
+    assert_eq!(cert_pub, key_pub, "server.key does not match server.crt");
+    clock.log(format!(
+        "ok: server.crt chains to the supplied CA (openssl verify), SAN has {MGMT_IP}, key matches"
+    ));
+}
+
+#[test]
+fn appliance_builds_and_boots() {
+    let tools = [
+        "mmdebstrap",
+        "mkfs.ext4",
+        "mkfs.vfat",
+        "mcopy",
+        "syslinux",
+        "sfdisk",
+        "qemu-system-x86_64",
+        "qemu-img",
+        "genisoimage",
+        "debugfs",
+        "ssh-keyscan",
+        "openssl",
+    ];
+    if !prerequisites(&tools) {
+        return;
+    }
+    let clock = Clock(Instant::now());
+    let tmp = tempfile::Builder::new()
+        .prefix("appliance-boot-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let dir = tmp.path();
+    let out = dir.join("out");
+
+    // ---- build
+    let ova_builder = target_bin("ova-builder");
+    let mut cmd = Command::new(&ova_builder);
+    cmd.args(["appliance", "--out"])
+        .arg(&out)
+        .args(["--version", VERSION, "--raw", "--json"]);
+    cmd.arg("--firstboot").arg(target_bin("haproxy-firstboot"));
+    cmd.arg("--units")
+        .arg(workspace().join("firstboot/systemd"));
+    let dataplaneapi = std::env::var_os("APPLIANCE_DATAPLANEAPI").map(PathBuf::from);
+    if let Some(api) = &dataplaneapi {
+        cmd.arg("--dataplaneapi").arg(api);
+    }
+    if std::env::var_os("APPLIANCE_NO_OVA").is_some() {
+        cmd.arg("--no-ova");
+    }
+    cmd.env("SOURCE_DATE_EPOCH", "1763683200");
+    clock.log(format!("building: {cmd:?}"));
+    let output = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for line in stderr.lines() {
+        eprintln!("    {line}");
+    }
+    assert!(
+        output.status.success(),
+        "ova-builder appliance failed ({})",
+        output.status
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let raw = PathBuf::from(report["raw_disk"].as_str().expect("raw_disk in the report"));
+    clock.log(format!(
+        "ok: appliance built in {:.1} s",
+        report["total_seconds"].as_f64().unwrap_or(0.0)
+    ));
+
+    // ---- the OVA, when built: verify it and boot its VMDK (the artifact users deploy)
+    let (base, base_format) = match report["ova"].as_str() {
+        Some(ova) => {
+            run(Command::new(&ova_builder).arg("verify").arg(ova));
+            clock.log(format!("ok: ova-builder verify accepts {ova}"));
+            let list = run(Command::new("tar").arg("-tf").arg(ova));
+            let vmdk = list
+                .lines()
+                .find(|l| l.ends_with(".vmdk"))
+                .expect("a VMDK in the OVA")
+                .to_owned();
+            run(Command::new("tar")
+                .arg("-xf")
+                .arg(ova)
+                .arg("-C")
+                .arg(dir)
+                .arg(&vmdk));
+            (dir.join(vmdk), "vmdk")
+        }
+        None => (raw.clone(), "raw"),
+    };
+
+    // ---- the pristine image: no per-deployment identity inside
+    let pristine = RootFs::of(&raw);
+    let ssh_files = pristine.ls("/etc/ssh");
+    assert!(
+        !ssh_files.iter().any(|f| f.starts_with("ssh_host_")),
+        "the image ships SSH host keys: {ssh_files:?}"
+    );
+    assert_eq!(
+        pristine.read("/etc/machine-id").as_deref(),
+        Some(""),
+        "machine-id must be empty"
+    );
+    assert!(
+        pristine.read("/usr/local/bin/haproxy-firstboot").is_some(),
+        "haproxy-firstboot not installed"
+    );
+    let wants = pristine.ls("/etc/systemd/system/multi-user.target.wants");
+    assert!(
+        wants.iter().any(|w| w == "haproxy-firstboot.service"),
+        "haproxy-firstboot.service not enabled: {wants:?}"
+    );
+    clock.log("ok: image has no SSH host keys, an empty machine-id, haproxy-firstboot installed and enabled");
+
+    // ---- boot 1: a valid environment
+    let ca = make_ca(dir);
+    let iso = env_iso(dir, "valid", &ovf_env(&valid_props(&ca)));
+    let ssh_port = qemu::free_port();
+    let api_port = qemu::free_port();
+    let mut forwards = vec![(ssh_port, MGMT_IP.to_owned(), 22)];
+    if dataplaneapi.is_some() {
+        forwards.push((api_port, MGMT_IP.to_owned(), DATAPLANE_PORT));
+    }
+    let spec = VmSpec {
+        dir,
+        base: &base,
+        base_format,
+        env_iso: Some(&iso),
+        nics: nics(forwards),
+        memory_mib: 1024,
+    };
+    let mut vm = Vm::start(&spec, "valid");
+    vm.wait_for(&["Linux version"], Duration::from_secs(180), "kernel start");
+    clock.log(format!(
+        "ok: kernel started ({:.1} s after QEMU)",
+        vm.started.elapsed().as_secs_f64()
+    ));
+    vm.wait_for(&[APPLIED, FAILED], Duration::from_secs(300), "first boot");
+    let console = vm.console();
+    assert!(
+        !console.contains(FAILED),
+        "haproxy-firstboot failed on a valid environment:\n{console}"
+    );
+    clock.log(format!(
+        "ok: console shows {APPLIED:?} ({:.1} s after QEMU)",
+        vm.started.elapsed().as_secs_f64()
+    ));
+
+    // sshd on the static management IP (the forward targets it; a DHCP lease would be 10.0.2.15)
+    let scanned = scan_host_key(ssh_port, Duration::from_secs(120))
+        .expect("sshd answered on the management IP");
+    clock.log(format!(
+        "ok: sshd answers on {MGMT_IP}:22 (static management IP applied), host key {}…",
+        &scanned[..16]
+    ));
+
+    if dataplaneapi.is_some() {
+        let ca_file = dir.join("ca.crt");
+        let start = Instant::now();
+        loop {
+            let out = Command::new("openssl")
+                .args([
+                    "s_client",
+                    "-connect",
+                    &format!("127.0.0.1:{api_port}"),
+                    "-verify_return_error",
+                    "-CAfile",
+                ])
+                .arg(&ca_file)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            if out.status.success() && text.contains("Verify return code: 0 (ok)") {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "Data Plane API TLS check failed:\n{text}"
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        clock.log("ok: the Data Plane API's TLS certificate chains to the supplied CA");
+    }
+
+    vm.wait_for(&["login:"], Duration::from_secs(180), "login prompt");
+    let console = vm.console();
+    assert!(
+        console.contains("Started haproxy.service"),
+        "haproxy.service did not start:\n{console}"
+    );
+    assert!(
+        !console.contains("Failed to start haproxy.service"),
+        "haproxy.service failed:\n{console}"
+    );
+    clock.log(format!(
+        "ok: haproxy.service started after first boot; login prompt at {:.1} s",
+        vm.started.elapsed().as_secs_f64()
+    ));
+    let clean = vm.power_off(Duration::from_secs(90));
+    clock.log(format!(
+        "powered off ({}) at {:.1} s",
+        if clean { "ACPI" } else { "killed" },
+        vm.started.elapsed().as_secs_f64()
+    ));
+    assert!(
+        clean,
+        "the guest did not power off within 90 s of system_powerdown"
+    );
+
+    // ---- what the first boot left on the disk (read without mounting)
+    let after = flatten(&vm, dir, "valid");
+    let pubkey = after
+        .read("/etc/ssh/ssh_host_ed25519_key.pub")
+        .expect("a host key on the disk after boot");
+    assert!(
+        pubkey.contains(&scanned),
+        "sshd's key is not the one on the disk: {pubkey}"
+    );
+    clock.log("ok: sshd's host key was generated in this boot (absent from the image, present on the disk now)");
+    let haproxy_cfg = after.read("/etc/haproxy/haproxy.cfg").expect("haproxy.cfg");
+    assert!(
+        haproxy_cfg.contains("userlist controller"),
+        "haproxy.cfg is not the generated one:\n{haproxy_cfg}"
+    );
+    assert!(
+        haproxy_cfg.contains(&format!("user {API_USER} password $6$")),
+        "no SHA-512 crypt API user:\n{haproxy_cfg}"
+    );
+    clock.log("ok: /etc/haproxy/haproxy.cfg is the generated one (userlist controller, SHA-512 crypt user)");
+    let ca_on_disk = after
+        .read("/etc/haproxy/ca.crt")
+        .expect("/etc/haproxy/ca.crt");
+    assert_eq!(
+        ca_on_disk.trim(),
+        ca.0.trim(),
+        "/etc/haproxy/ca.crt is not the supplied CA"
+    );
+    let crt = after
+        .read("/etc/haproxy/server.crt")
+        .expect("/etc/haproxy/server.crt");
+    let key = after
+        .read("/etc/haproxy/server.key")
+        .expect("/etc/haproxy/server.key");
+    openssl_check(dir, &ca.0, &crt, &key, &clock);
+    let _ = std::fs::remove_file(&after.image);
+    drop(vm);
+
+    // ---- boot 2: an invalid environment on a fresh copy
+    let mut bad = valid_props(&ca);
+    for (k, v) in bad.iter_mut() {
+        match *k {
+            "network.management_ip" => *v = "192.168.0.300/24".into(),
+            "loadbalance.dataplane_port" => *v = "22".into(),
+            _ => {}
+        }
+    }
+    let iso = env_iso(dir, "invalid", &ovf_env(&bad));
+    let spec = VmSpec {
+        dir,
+        base: &base,
+        base_format,
+        env_iso: Some(&iso),
+        nics: nics(vec![]),
+        memory_mib: 1024,
+    };
+    let mut vm = Vm::start(&spec, "invalid");
+    vm.wait_for(
+        &[FAILED, APPLIED],
+        Duration::from_secs(300),
+        "first boot with an invalid environment",
+    );
+    vm.wait_for(&["login:"], Duration::from_secs(180), "login prompt");
+    let console = vm.console();
+    assert!(
+        !console.contains(APPLIED),
+        "an invalid environment was applied:\n{console}"
+    );
+    for key in ["network.management_ip", "loadbalance.dataplane_port"] {
+        assert!(
+            console.contains(key),
+            "the console does not name {key}:\n{console}"
+        );
+    }
+    clock.log(format!(
+        "ok: invalid environment: console shows {FAILED:?} naming network.management_ip and \
+         loadbalance.dataplane_port ({:.1} s after QEMU)",
+        vm.started.elapsed().as_secs_f64()
+    ));
+    let clean = vm.power_off(Duration::from_secs(90));
+    clock.log(format!(
+        "powered off ({})",
+        if clean { "ACPI" } else { "killed" }
+    ));
+    let after = flatten(&vm, dir, "invalid");
+    let cfg = after.read("/etc/haproxy/haproxy.cfg").unwrap_or_default();
+    assert!(
+        !cfg.contains("userlist controller"),
+        "haproxy.cfg was rewritten from an invalid environment"
+    );
+    assert!(
+        after.read("/etc/haproxy/server.crt").is_none(),
+        "TLS files were written from an invalid environment"
+    );
+    let networks = after.ls("/etc/systemd/network");
+    assert!(
+        networks.is_empty(),
+        "network files were written from an invalid environment: {networks:?}"
+    );
+    clock.log(
+        "ok: invalid environment applied nothing (haproxy.cfg untouched, no TLS or network files)",
+    );
+    clock.log("all appliance boot checks passed");
+}
+
+#[test]
+fn packer_template_validates() {
+    if !prerequisites(&["packer"]) {
+        return;
+    }
+    // The template's file provisioners must exist: the firstboot binary from the build.
+    let out = Command::new("packer")
+        .current_dir(workspace())
+        .args(["validate", "-var-file=packer/example.pkrvars.hcl"])
+        .arg(format!(
+            "-var=firstboot_binary={}",
+            target_bin("haproxy-firstboot").display()
+        ))
+        .arg("packer/")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "packer validate failed:\n{text}");
+    eprintln!("[packer] ok: packer validate passes for packer/haproxy.pkr.hcl");
+}
