@@ -9,7 +9,8 @@ use firstboot::deployment::SysRoot;
 use firstboot::source::{self, STATUS_KEY, Transport};
 use firstboot::{LoadError, LoadOptions, load};
 
-/// Options of `haproxy-firstboot check`.
+/// Validate the OVF environment and print the effective configuration (secrets masked, LB
+/// ranges as CIDRs) or every problem. Changes nothing on disk.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Exit status: 0 valid; 1 invalid configuration (every problem is listed); 2 no environment found,
