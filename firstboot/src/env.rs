@@ -325,6 +325,11 @@ impl<'a> Parser<'a> {
     /// Handle an opening (or empty) element; returns its context for children.
     fn element(&mut self, ns: Option<&str>, start: &BytesStart<'_>) -> Result<Ctx, EnvError> {
         let local = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
+        if ns == Some(UNKNOWN_NS) {
+            let pos = self.reader.buffer_position();
+            let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+            return Err(self.malformed(pos, format!("undeclared namespace prefix in <{name}>")));
+        }
         let parent = self.stack.last().copied();
         let Some(parent) = parent else {
             if self.seen_root {
@@ -391,7 +396,7 @@ impl<'a> Parser<'a> {
             let attr = attr.map_err(|e| self.malformed(pos, e.to_string()))?;
             let (ns, local) = self.reader.resolve_attribute(attr.key);
             let ns = owned_ns(&ns);
-            if matches!(ns.as_deref(), Some("\u{0}unknown")) {
+            if ns.as_deref() == Some(UNKNOWN_NS) {
                 let prefix = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
                 return Err(self.malformed(pos, format!("undeclared namespace prefix in {prefix}")));
             }
@@ -421,12 +426,15 @@ fn find(attrs: &[Attr], ns: &str, local: &str) -> Option<String> {
         .map(|a| a.value.clone())
 }
 
-/// Resolve a namespace to an owned URI; `"\0unknown"` marks an undeclared prefix.
+/// Marks an undeclared prefix (cannot be a real URI: it contains NUL).
+const UNKNOWN_NS: &str = "\u{0}unknown";
+
+/// Resolve a namespace to an owned URI; [`UNKNOWN_NS`] marks an undeclared prefix.
 fn owned_ns(ns: &ResolveResult<'_>) -> Option<String> {
     match ns {
         ResolveResult::Bound(Namespace(uri)) => Some(String::from_utf8_lossy(uri).into_owned()),
         ResolveResult::Unbound => None,
-        ResolveResult::Unknown(_) => Some("\u{0}unknown".into()),
+        ResolveResult::Unknown(_) => Some(UNKNOWN_NS.into()),
     }
 }
 

@@ -140,3 +140,15 @@ fn bom_and_crlf_are_tolerated() {
     );
     assert_eq!(parse(doc.as_bytes()).unwrap().get("k"), Some("v"));
 }
+
+#[test]
+fn undeclared_element_prefix_is_malformed() {
+    let doc = format!("<Environment xmlns=\"{OE}\">\n<ve:EthernetAdapterSection/>\n</Environment>");
+    let err = parse(doc.as_bytes()).unwrap_err();
+    assert!(matches!(err, EnvError::Malformed { line: 2, .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("undeclared namespace prefix in <ve:EthernetAdapterSection>"),
+        "{err}"
+    );
+}
