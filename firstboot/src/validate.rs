@@ -274,6 +274,20 @@ impl Validator<'_> {
             );
         }
 
+        if let (Some(m), Some(w)) = (management.address, workload.address) {
+            let msub = Ipv4Network::new(m.network(), m.prefix()).unwrap_or(m);
+            let wsub = Ipv4Network::new(w.network(), w.prefix()).unwrap_or(w);
+            if overlaps(&msub, &wsub) {
+                let mref = self.refer(MANAGEMENT_IP);
+                self.warn(
+                    WORKLOAD_IP,
+                    format!(
+                        "{w} shares a subnet with {m} ({mref}); the management and workload \
+                         networks should be different subnets"
+                    ),
+                );
+            }
+        }
         let additional = self.additional_networks(&workload);
         let (lb_items, lb_ok) = self.lb_ranges();
         self.lb_cross_checks(

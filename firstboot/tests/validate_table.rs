@@ -698,3 +698,22 @@ fn near_miss_keys_are_ignored_with_a_warning() {
         ]
     );
 }
+
+#[test]
+fn management_and_workload_on_one_subnet_is_a_warning() {
+    let props = with(
+        base(),
+        &[
+            ("network.workload_ip", Some("192.168.0.3/24")),
+            ("network.workload_gateway", Some("192.168.0.1")),
+        ],
+    );
+    let valid = validate(&env(&props, None), D).unwrap();
+    let got: Vec<String> = valid.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "Workload IP (network.workload_ip): 192.168.0.3/24 shares a subnet with 192.168.0.2/24 (Management IP (network.management_ip)); the management and workload networks should be different subnets"
+        ]
+    );
+}
