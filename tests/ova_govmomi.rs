@@ -83,6 +83,7 @@ fn build_harness() -> PathBuf {
         .env("GOCACHE", work.join("cache"))
         .env("GOFLAGS", "")
         .env("GOPROXY", "off")
+        .env("GOENV", "off")
         .env_remove("GOROOT")
         .output()
         .unwrap();
