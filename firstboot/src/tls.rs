@@ -114,6 +114,9 @@ pub fn wanted_sans(cfg: &ValidatedConfig) -> SanSet {
 
 /// Decides and produces the TLS material for `cfg`, reusing `existing` where the rules allow.
 pub fn resolve(cfg: &ValidatedConfig, existing: &ExistingTls) -> Result<TlsMaterial, TlsError> {
+    // A new CA always needs a new server certificate; when there is no server key to keep
+    // either, both RSA keys are generated at once on two threads (key generation dominates).
+    let mut early_server_key = None;
     let (ca_cert_pem, ca_key_pem, ca_origin) = match cfg.ca() {
         Some(ca) => (
             ensure_newline(ca.cert_chain_pem()),
@@ -122,6 +125,16 @@ pub fn resolve(cfg: &ValidatedConfig, existing: &ExistingTls) -> Result<TlsMater
         ),
         None => match keep_ca(existing) {
             Some((c, k)) => (c, k, CaOrigin::Kept),
+            None if existing_server_key(existing).is_none() => {
+                let (ca, server) = std::thread::scope(|s| {
+                    let server = s.spawn(new_rsa_key);
+                    let ca = generate_ca(cfg.hostname());
+                    (ca, server.join())
+                });
+                let (c, k) = ca?;
+                early_server_key = Some(server.unwrap_or_else(|_| new_rsa_key())?);
+                (c, k, CaOrigin::Generated)
+            }
             None => {
                 let (c, k) = generate_ca(cfg.hostname())?;
                 (c, k, CaOrigin::Generated)
@@ -153,7 +166,10 @@ pub fn resolve(cfg: &ValidatedConfig, existing: &ExistingTls) -> Result<TlsMater
     let (server_key, server_key_pem) = match existing_server_key(existing) {
         Some(k) => k,
         None => {
-            let k = new_rsa_key()?;
+            let k = match early_server_key {
+                Some(k) => k,
+                None => new_rsa_key()?,
+            };
             let pem = ossl("encoding the server key", k.private_key_to_pem_pkcs8())?;
             (k, String::from_utf8_lossy(&pem).into_owned())
         }
