@@ -93,14 +93,18 @@ pub struct BuildReport {
 /// Why a build failed. Nothing was left in the output directory.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("output name `{0}` is not usable: it must be a bare file name (no `/`) whose `.ovf` member name fits a tar header (at most 96 characters)")]
+    #[error(
+        "output name `{0}` is not usable: it must be a bare file name (no `/`) whose `.ovf` member name fits a tar header (at most 96 characters)"
+    )]
     BadName(String),
     #[error("cannot read the disk {path}: {source}")]
     Disk {
         path: PathBuf,
         source: image::ImageError,
     },
-    #[error("the definition's disk controller needs ddb.adapterType `{0}`, which the VMDK writer does not know")]
+    #[error(
+        "the definition's disk controller needs ddb.adapterType `{0}`, which the VMDK writer does not know"
+    )]
     AdapterType(String),
     #[error("cannot convert {path} to a streamOptimized VMDK: {source}")]
     Convert {
@@ -188,12 +192,10 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
             request.manifest,
         ),
     );
-    let vmdk = image::vmdk::write_stream_optimized(
-        source.as_mut(),
-        &mut writer,
-        &options,
-        &|done, _| stage.set(done),
-    );
+    let vmdk =
+        image::vmdk::write_stream_optimized(source.as_mut(), &mut writer, &options, &|done, _| {
+            stage.set(done)
+        });
     request.cancel.check().map_err(|_| Cancelled)?;
     let vmdk = vmdk.map_err(|source| BuildError::Convert {
         path: request.disk.clone(),
@@ -230,7 +232,9 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
     manifest.push(request.manifest, &disk_name, &vmdk_digest);
     let manifest_text = manifest.render();
     let cert = match request.signer {
-        Some(signer) => Some(signer.cert_file(request.manifest, &mf_name, manifest_text.as_bytes())?),
+        Some(signer) => {
+            Some(signer.cert_file(request.manifest, &mf_name, manifest_text.as_bytes())?)
+        }
         None => None,
     };
 
@@ -262,9 +266,10 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
 
     // 4. Publish.
     request.cancel.check().map_err(|_| Cancelled)?;
-    let paths = outputs
-        .commit()
-        .map_err(io(format!("cannot rename the outputs into {}", request.out_dir.display())))?;
+    let paths = outputs.commit().map_err(io(format!(
+        "cannot rename the outputs into {}",
+        request.out_dir.display()
+    )))?;
     let mut members = vec![
         MemberReport {
             name: ovf_name,

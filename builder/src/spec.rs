@@ -20,11 +20,18 @@ pub enum SpecError {
         source: std::io::Error,
     },
     #[error("{path} is neither an OVF descriptor nor a readable OVA: {source}")]
-    NotAPackage { path: PathBuf, source: ova::ScanError },
+    NotAPackage {
+        path: PathBuf,
+        source: ova::ScanError,
+    },
     #[error("{path} has no .ovf member")]
     NoDescriptor { path: PathBuf },
     #[error("the descriptor {name} in {path} is too large ({size} bytes)")]
-    TooLarge { path: PathBuf, name: String, size: u64 },
+    TooLarge {
+        path: PathBuf,
+        name: String,
+        size: u64,
+    },
     #[error("the descriptor in {path} does not parse: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("unknown deployment option `{given}` (the package has: {known})")]
@@ -237,7 +244,11 @@ impl Spec {
             .map(|d| {
                 vec![
                     d.id.clone(),
-                    if d.default { "default".into() } else { String::new() },
+                    if d.default {
+                        "default".into()
+                    } else {
+                        String::new()
+                    },
                     d.label.clone(),
                 ]
             })
@@ -247,7 +258,13 @@ impl Spec {
         let rows: Vec<Vec<String>> = self
             .networks
             .iter()
-            .map(|n| vec![n.name.clone(), shown_in(&n.configurations), one_line(&n.description)])
+            .map(|n| {
+                vec![
+                    n.name.clone(),
+                    shown_in(&n.configurations),
+                    one_line(&n.description),
+                ]
+            })
             .collect();
         out.push_str(&table(&["NAME", "CONFIGURATIONS", "DESCRIPTION"], &rows));
         out.push_str("\nProperties:\n");
@@ -281,7 +298,14 @@ impl Spec {
             })
             .collect();
         out.push_str(&table(
-            &["KEY", "TYPE", "DEFAULT", "LABEL", "CONFIGURATIONS", "CATEGORY"],
+            &[
+                "KEY",
+                "TYPE",
+                "DEFAULT",
+                "LABEL",
+                "CONFIGURATIONS",
+                "CATEGORY",
+            ],
             &rows,
         ));
         out
