@@ -138,6 +138,69 @@ fn accepts_an_ovf_with_its_files_beside_it() {
 }
 
 #[test]
+fn accepts_gnu_headers_and_the_manifest_at_the_end() {
+    if !have("tar") {
+        return;
+    }
+    let f = signed();
+    let x = f.dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    let o = Command::new("tar")
+        .args(["-xf", f.ova.to_str().unwrap(), "-C", x.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    // GNU tar's own format, and the .mf/.cert pair last: both are what vSphere accepts.
+    let gnu = f.dir.path().join("gnu.ova");
+    let o = Command::new("tar")
+        .args([
+            "--format=gnu",
+            "-cf",
+            gnu.to_str().unwrap(),
+            "-C",
+            x.to_str().unwrap(),
+        ])
+        .args([
+            "haproxy-v1.2.3.ovf",
+            "haproxy-disk1.vmdk",
+            "haproxy-v1.2.3.mf",
+            "haproxy-v1.2.3.cert",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(&std::fs::read(&gnu).unwrap()[257..265], b"ustar  \x00");
+    let (ok, report) = verify_json(&gnu);
+    assert!(ok, "{report:#}");
+    assert_eq!(report["signer"]["signature_ok"], true);
+    // But not the pair split around the disk.
+    let split = f.dir.path().join("split.ova");
+    let o = Command::new("tar")
+        .args([
+            "--format=ustar",
+            "-cf",
+            split.to_str().unwrap(),
+            "-C",
+            x.to_str().unwrap(),
+        ])
+        .args([
+            "haproxy-v1.2.3.ovf",
+            "haproxy-v1.2.3.mf",
+            "haproxy-disk1.vmdk",
+            "haproxy-v1.2.3.cert",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    rejects(
+        &split,
+        "member-order",
+        "haproxy-v1.2.3.mf",
+        "must come together",
+    );
+}
+
+#[test]
 fn rejects_a_flipped_byte_in_the_vmdk() {
     let f = unsigned();
     let bad = f.edited(|m| {
