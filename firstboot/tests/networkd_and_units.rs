@@ -57,6 +57,26 @@ fn systemd_analyze_verify_accepts_the_units() {
     );
 }
 
+/// The image ships `firstboot/systemd/network/*.link` (so udev — and the initramfs — name the
+/// NICs from the first boot on); apply renders the same files, so it never changes them.
+#[test]
+fn shipped_link_files_are_the_rendered_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let a = apply(&root, &default_props(), "default", &[]);
+    assert!(a.status.success(), "{}", text(&a));
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/network");
+    for nic in ["management", "workload", "frontend"] {
+        let name = format!("10-{nic}.link");
+        assert_eq!(
+            std::fs::read_to_string(shipped.join(&name)).unwrap(),
+            std::fs::read_to_string(root.join("etc/systemd/network").join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn unit_ordering() {
     let text = std::fs::read_to_string(

@@ -111,13 +111,14 @@ fn changed_environment_is_applied_whole_and_ca_kept() {
     assert!(after.contains_key("etc/systemd/network/10-frontend.network"));
     assert!(
         r.changed
-            .contains(&"etc/systemd/network/10-frontend.link".to_string())
+            .contains(&"etc/systemd/network/10-frontend.network".to_string())
     );
-    // And back: the frontend files are removed.
+    assert!(before.contains_key("etc/systemd/network/10-frontend.link"));
+    // And back: the frontend network is removed (the NIC name stays, as in the image).
     apply(&a, &opts(dir.path())).unwrap();
     let back = snapshot(dir.path());
     assert!(!back.contains_key("etc/systemd/network/10-frontend.network"));
-    assert!(!back.contains_key("etc/systemd/network/10-frontend.link"));
+    assert!(back.contains_key("etc/systemd/network/10-frontend.link"));
 }
 
 #[test]

@@ -113,10 +113,7 @@ pub fn render(cfg: &ValidatedConfig, inputs: &Inputs<'_>) -> Result<Rendered, Re
     haproxy::render(cfg, inputs, &mut files)?;
     let remove = match cfg.deployment() {
         Deployment::Frontend => Vec::new(),
-        Deployment::Default => vec![
-            network::link_path(network::Nic::Frontend),
-            network::network_path(network::Nic::Frontend),
-        ],
+        Deployment::Default => vec![network::network_path(network::Nic::Frontend)],
     };
     Ok(Rendered { files, remove })
 }

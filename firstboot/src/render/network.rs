@@ -188,9 +188,9 @@ pub(super) fn render(
     out: &mut Vec<RenderedFile>,
 ) -> Result<(), askama::Error> {
     for nic in Nic::ALL {
-        let Some(addr) = addressing(cfg, nic) else {
-            continue;
-        };
+        // Every NIC gets its name whatever the deployment (naming an absent NIC is harmless),
+        // so the image can ship the same `.link` files and udev names NICs from the first
+        // boot on; only the `.network` files depend on the deployment.
         if let (Some(slot), Some(path)) = (nic.pci_slot(), nic.pci_path()) {
             let link = LinkTemplate {
                 name: nic.name(),
@@ -199,6 +199,9 @@ pub(super) fn render(
             };
             out.push(RenderedFile::text(link_path(nic), link.render()?, 0o644));
         }
+        let Some(addr) = addressing(cfg, nic) else {
+            continue;
+        };
         out.push(RenderedFile::text(
             network_path(nic),
             network_file(cfg, nic, addr).render()?,
