@@ -564,3 +564,38 @@ fn rejects_a_file_that_is_not_a_package() {
         stderr(&o)
     );
 }
+
+#[test]
+fn damaged_archives_give_reports_not_panics() {
+    let f = signed();
+    let bytes = std::fs::read(&f.ova).unwrap();
+    let path = f.dir.path().join("damaged.ova");
+    let progress = builder::progress::Progress::hidden();
+    let verify = |b: &[u8]| {
+        std::fs::write(&path, b).unwrap();
+        builder::verify::verify(&path, &progress).unwrap().ok
+    };
+    // Bytes no reader looks at: the zero padding after each member's data.
+    let members = builder::ova::scan(
+        &mut std::fs::File::open(&f.ova).unwrap(),
+        bytes.len() as u64,
+    )
+    .unwrap();
+    let padding = |at: u64| {
+        members.iter().any(|m| {
+            at >= m.data_offset + m.size && at < m.data_offset + m.size.div_ceil(512) * 512
+        })
+    };
+    // Truncated anywhere in the first 64 KiB (the VMDK runs past it): always refused.
+    for n in (0..bytes.len().min(64 * 1024)).step_by(997) {
+        assert!(!verify(&bytes[..n]), "accepted the first {n} bytes");
+    }
+    // A flipped byte in the headers, descriptor, manifest, certificate or disk: refused,
+    // unless it is tar padding.
+    for at in (0..bytes.len().min(40 * 1024)).step_by(131) {
+        let mut b = bytes.clone();
+        b[at] ^= 0x5a;
+        assert_eq!(verify(&b), padding(at as u64), "byte {at} flipped");
+    }
+    assert!(verify(&bytes));
+}

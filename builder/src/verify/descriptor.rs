@@ -256,7 +256,8 @@ fn check_stream_descriptor(
         return;
     }
     let mut buf = vec![0u8; size];
-    let Ok(n) = package.read_at(href, header.descriptor_offset * 512, &mut buf) else {
+    let Ok(n) = package.read_at(href, header.descriptor_offset.saturating_mul(512), &mut buf)
+    else {
         return;
     };
     let text = String::from_utf8_lossy(&buf[..n]);

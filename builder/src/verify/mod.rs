@@ -484,6 +484,30 @@ fn check_signature(
             return;
         }
     };
+    // A self-signed certificate can be checked on its own: a damaged one no longer verifies
+    // with its own key. (Others are checked by the deployer against its trusted roots.)
+    let cert_x = &parsed.cert;
+    let self_issued = cert_x
+        .issuer_name()
+        .try_cmp(cert_x.subject_name())
+        .is_ok_and(|o| o.is_eq());
+    if self_issued {
+        let intact = cert_x
+            .public_key()
+            .and_then(|k| cert_x.verify(&k))
+            .unwrap_or(false);
+        if !intact {
+            findings.error(
+                Check::SignatureMalformed,
+                Some(cert),
+                format!(
+                    "the enclosed self-signed certificate ({}) is damaged: its own signature \
+                     does not verify",
+                    parsed.subject()
+                ),
+            );
+        }
+    }
     let result = parsed.check(mf, manifest_bytes);
     match &result {
         Ok(()) => {}
@@ -501,7 +525,6 @@ fn check_signature(
     }
     let now = openssl::asn1::Asn1Time::days_from_now(0).ok();
     if let Some(now) = now {
-        let cert_x = &parsed.cert;
         if cert_x.not_after() < now {
             findings.warn(
                 Check::CertificateValidity,
