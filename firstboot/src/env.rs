@@ -223,6 +223,8 @@ struct Parser<'a> {
     stack: Vec<Ctx>,
     env: Environment,
     seen_root: bool,
+    /// Text of the platform field being read.
+    field_text: String,
 }
 
 impl<'a> Parser<'a> {
@@ -237,6 +239,7 @@ impl<'a> Parser<'a> {
             stack: Vec::new(),
             env: Environment::default(),
             seen_root: false,
+            field_text: String::new(),
         }
     }
 
@@ -270,43 +273,35 @@ impl<'a> Parser<'a> {
                     self.element(ns.as_deref(), &start)?;
                 }
                 (_, Event::End(_)) => {
-                    self.stack.pop();
-                }
-                (_, Event::Text(t)) => {
-                    if let Some(Ctx::PlatformField(field)) = self.stack.last().copied() {
-                        let pos = self.reader.buffer_position();
-                        let value = t
-                            .decode()
-                            .ok()
-                            .and_then(|s| {
-                                quick_xml::escape::unescape(&s)
-                                    .ok()
-                                    .map(|v| v.trim().to_owned())
-                            })
-                            .ok_or_else(|| self.malformed(pos, "undecodable text"))?;
+                    if let Some(Ctx::PlatformField(field)) = self.stack.pop() {
+                        let value = std::mem::take(&mut self.field_text).trim().to_owned();
                         let platform = self.env.platform.get_or_insert_with(Platform::default);
-                        let slot = match field {
+                        *match field {
                             PlatformField::Kind => &mut platform.kind,
                             PlatformField::Version => &mut platform.version,
                             PlatformField::Vendor => &mut platform.vendor,
-                        };
-                        slot.get_or_insert_with(String::new).push_str(&value);
-                    } else if self.stack.is_empty() && !t.iter().all(u8::is_ascii_whitespace) {
-                        let pos = self.reader.buffer_position();
-                        return Err(self.malformed(pos, "text outside the root element"));
+                        } = Some(value);
                     }
                 }
+                (_, Event::Text(t)) => {
+                    let pos = self.reader.buffer_position();
+                    let text = t.decode().map_err(|e| self.malformed(pos, e.to_string()))?;
+                    self.text(&text, pos)?;
+                }
+                (_, Event::CData(t)) => {
+                    let pos = self.reader.buffer_position();
+                    let text = t.decode().map_err(|e| self.malformed(pos, e.to_string()))?;
+                    self.text(&text, pos)?;
+                }
                 (_, Event::GeneralRef(r)) => {
-                    // Character and entity references in text: only platform fields keep text,
-                    // and they never contain references in practice; check they are valid.
+                    // `&…;` in text arrives as its own event: resolve it (character or one of
+                    // the five predefined entities; anything else is not well-formed).
                     let pos = self.reader.buffer_position();
                     let name = r.decode().map(|n| n.into_owned()).unwrap_or_default();
-                    if quick_xml::escape::unescape(&format!("&{name};")).is_err() {
-                        return Err(self.malformed(pos, format!("unknown entity &{name};")));
-                    }
-                    if self.stack.is_empty() {
-                        return Err(self.malformed(pos, "text outside the root element"));
-                    }
+                    let resolved = quick_xml::escape::unescape(&format!("&{name};"))
+                        .map_err(|_| self.malformed(pos, format!("unknown entity &{name};")))?
+                        .into_owned();
+                    self.text(&resolved, pos)?;
                 }
                 (_, Event::Eof) => break,
                 _ => {}
@@ -320,6 +315,17 @@ impl<'a> Parser<'a> {
             return Err(EnvError::Empty);
         }
         Ok(self.env)
+    }
+
+    /// Character data: kept inside platform fields, ignored elsewhere inside the root, an
+    /// error outside it.
+    fn text(&mut self, text: &str, pos: u64) -> Result<(), EnvError> {
+        if let Some(Ctx::PlatformField(_)) = self.stack.last() {
+            self.field_text.push_str(text);
+        } else if self.stack.is_empty() && !text.chars().all(char::is_whitespace) {
+            return Err(self.malformed(pos, "text outside the root element"));
+        }
+        Ok(())
     }
 
     /// Handle an opening (or empty) element; returns its context for children.
@@ -352,7 +358,10 @@ impl<'a> Parser<'a> {
         let attrs = self.attributes(start)?;
         let ctx = match (parent, ns, local.as_str()) {
             (Ctx::Root, Some(OVF_ENV_NS), "PropertySection") => Ctx::PropertySection,
-            (Ctx::Root, Some(OVF_ENV_NS), "PlatformSection") => Ctx::Platform,
+            (Ctx::Root, Some(OVF_ENV_NS), "PlatformSection") => {
+                self.env.platform.get_or_insert_with(Platform::default);
+                Ctx::Platform
+            }
             (Ctx::Root, Some(VMW_ENV_NS), "EthernetAdapterSection") => {
                 self.env.adapters.get_or_insert_with(Vec::new);
                 Ctx::AdapterSection

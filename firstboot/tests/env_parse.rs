@@ -152,3 +152,15 @@ fn undeclared_element_prefix_is_malformed() {
         "{err}"
     );
 }
+
+/// Found by the `env_parse` fuzz target: references split text into several events.
+#[test]
+fn references_inside_platform_text_are_kept() {
+    let doc = format!(
+        "<Environment xmlns=\"{OE}\"><PlatformSection><Vendor> VMware &amp; &quot;co&#46;&quot; <![CDATA[<x>]]> </Vendor></PlatformSection></Environment>"
+    );
+    let env = parse(doc.as_bytes()).unwrap();
+    let vendor = env.platform.as_ref().unwrap().vendor.as_deref();
+    assert_eq!(vendor, Some("VMware & \"co.\" <x>"));
+    assert_eq!(parse(env.to_xml().as_bytes()).unwrap(), env);
+}
