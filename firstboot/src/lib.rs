@@ -4,6 +4,11 @@
 //! - [`source`]: where the OVF environment comes from (guestinfo, CD-ROM, file).
 //! - [`env`]: the OVF environment document → key/value properties (+ adapters).
 //! - [`validate`]: properties → [`config::ValidatedConfig`], every problem reported together.
+//!   [`pem`] repairs pasted certificates/keys, [`ranges`] turns `first-last` into CIDRs,
+//!   [`deployment`] decides default/frontend from the NICs, [`definition`] holds the labels,
+//!   defaults and PCI slots of `builder/appliance/haproxy.toml`.
+//! - [`load()`]: the shared front half of `check` and `apply` (source → parse → deployment →
+//!   validate), with [`LoadError::exit_code`] 2 (no/unusable document) or 1 (invalid).
 //! - [`config`]: the validated, typed configuration (the contract between validation and apply).
 //! - [`render`]: validated config → the files of the appliance (askama templates).
 //! - [`apply`]: staged, fsynced, renamed into place; idempotent.
