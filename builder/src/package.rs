@@ -94,7 +94,7 @@ pub struct BuildReport {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(
-        "output name `{0}` is not usable: it must be a bare file name (no `/`) whose `.ovf` member name fits a tar header (at most 96 characters)"
+        "output name `{0}` is not usable: it must be a bare file name (no `/`) whose member names (`NAME.ovf`, `NAME.cert`) fit a tar header: at most 95 characters"
     )]
     BadName(String),
     #[error("cannot read the disk {path}: {source}")]
@@ -147,7 +147,7 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
         .name
         .clone()
         .unwrap_or_else(|| default_name(definition, Some(&version)));
-    if member_header(&format!("{name}.ovf"), 0, 0).is_err() {
+    if member_header(&format!("{name}.cert"), 0, 0).is_err() {
         return Err(BuildError::BadName(name));
     }
     let adapter: AdapterType = definition
