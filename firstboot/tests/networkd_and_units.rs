@@ -115,8 +115,8 @@ done
 pid=$!
 i=0
 while [ $i -lt 150 ]; do
-  if ip route show table local | grep -q "$WANT_LOCAL" && ip rule | grep -q "lookup 3" \
-     && ip route show table 3 | grep -q default && ip route show table 2 | grep -q default; then
+  if ip route show table local | grep -q "$WANT_LOCAL" && ip rule | grep -q "lookup $WAIT_TABLE" \
+     && ip route show table "$WAIT_TABLE" | grep -q default && ip route show table 2 | grep -q default; then
     break
   fi
   sleep 0.1; i=$((i+1))
@@ -128,11 +128,18 @@ echo "=== get"; ip route get "$PROBE"
 kill $pid
 "#;
 
-#[test]
-fn networkd_reads_the_generated_files_in_a_namespace() {
+/// Applies `props` into a scratch root and runs networkd on its files in a namespace;
+/// returns the namespace's addresses, rules and routes (`None` when skipped).
+fn networkd_state(
+    props: &[(String, String)],
+    deployment: &str,
+    want_local: &str,
+    probe: &str,
+    wait_table: &str,
+) -> Option<String> {
     let networkd = Path::new("/lib/systemd/systemd-networkd");
     if !require("unshare") || !require("ip") {
-        return;
+        return None;
     }
     if !networkd.exists() {
         assert!(
@@ -140,11 +147,45 @@ fn networkd_reads_the_generated_files_in_a_namespace() {
             "systemd-networkd is not installed"
         );
         eprintln!("SKIPPED: {} missing", networkd.display());
-        return;
+        return None;
     }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     std::fs::create_dir(&root).unwrap();
+    let a = apply(&root, props, deployment, &[]);
+    assert!(a.status.success(), "{}", text(&a));
+    let o = Command::new("unshare")
+        .args(["-m", "-n", "sh", "-c", SCRIPT])
+        .env("NETDIR", root.join("etc/systemd/network"))
+        .env("LOG", dir.path().join("networkd.log"))
+        .env("WANT_LOCAL", want_local)
+        .env("PROBE", probe)
+        .env("WAIT_TABLE", wait_table)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let log = std::fs::read_to_string(dir.path().join("networkd.log")).unwrap_or_default();
+    assert!(o.status.success(), "{}\nnetworkd log:\n{log}", text(&o));
+    Some(format!("{out}\n=== networkd log\n{log}"))
+}
+
+fn assert_has(state: &str, wants: &[&str]) {
+    let out = state.split("\n=== networkd log\n").next().unwrap_or("");
+    for want in wants {
+        assert!(out.contains(want), "missing {want:?} in:\n{state}");
+    }
+    let main_defaults = out
+        .lines()
+        .filter(|l| l.starts_with("default ") && !l.contains(" table "))
+        .count();
+    assert_eq!(
+        main_defaults, 1,
+        "one default route in main expected:\n{state}"
+    );
+}
+
+#[test]
+fn networkd_reads_the_generated_files_frontend() {
     let props = with(
         frontend_props(),
         &[(
@@ -152,47 +193,68 @@ fn networkd_reads_the_generated_files_in_a_namespace() {
             Some("10.20.0.0/16, 10.30.0.0/24"),
         )],
     );
-    let a = apply(&root, &props, "frontend", &[]);
-    assert!(a.status.success(), "{}", text(&a));
-    let o = Command::new("unshare")
-        .args(["-m", "-n", "sh", "-c", SCRIPT])
-        .env("NETDIR", root.join("etc/systemd/network"))
-        .env("LOG", dir.path().join("networkd.log"))
-        .env("WANT_LOCAL", "192.168.100.64/26")
-        .env("PROBE", "192.168.100.77")
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let log = std::fs::read_to_string(dir.path().join("networkd.log")).unwrap_or_default();
-    assert!(o.status.success(), "{}\nnetworkd log:\n{log}", text(&o));
-    let ctx = format!("{out}\nnetworkd log:\n{log}");
-    for want in [
-        // addresses
-        "management@management-p UP             192.168.0.2/24",
-        "workload@workload-p UP             192.168.10.2/24",
-        "frontend@frontend-p UP             192.168.100.2/24",
-        // policy rules
-        "100:\tfrom 192.168.10.2 lookup 2",
-        "100:\tfrom 192.168.100.2 lookup 3",
-        "200:\tfrom all to 10.20.0.0/16 lookup 2",
-        "200:\tfrom all to 10.30.0.0/24 lookup 2",
-        "300:\tfrom 192.168.100.64/26 lookup 3",
-        // tables
-        "default via 192.168.10.1 dev workload table 2",
-        "192.168.10.0/24 dev workload table 2",
-        "default via 192.168.100.1 dev frontend table 3",
-        "192.168.100.0/24 dev frontend table 3",
-        // main: the management gateway is the only default route
-        "default via 192.168.0.1 dev management proto static",
-        // AnyIP
-        "local 192.168.100.64/26 dev lo table local",
-        "local 192.168.100.77 dev lo table local",
-    ] {
-        assert!(ctx.contains(want), "missing {want:?} in:\n{ctx}");
-    }
-    let main_defaults = out
-        .lines()
-        .filter(|l| l.starts_with("default ") && !l.contains(" table "))
-        .count();
-    assert_eq!(main_defaults, 1, "{out}");
+    let Some(state) = networkd_state(
+        &props,
+        "frontend",
+        "192.168.100.64/26",
+        "192.168.100.77",
+        "3",
+    ) else {
+        return;
+    };
+    assert_has(
+        &state,
+        &[
+            // addresses
+            "management@management-p UP             192.168.0.2/24",
+            "workload@workload-p UP             192.168.10.2/24",
+            "frontend@frontend-p UP             192.168.100.2/24",
+            // policy rules
+            "100:\tfrom 192.168.10.2 lookup 2",
+            "100:\tfrom 192.168.100.2 lookup 3",
+            "200:\tfrom all to 10.20.0.0/16 lookup 2",
+            "200:\tfrom all to 10.30.0.0/24 lookup 2",
+            "300:\tfrom 192.168.100.64/26 lookup 3",
+            // tables
+            "default via 192.168.10.1 dev workload table 2",
+            "192.168.10.0/24 dev workload table 2",
+            "default via 192.168.100.1 dev frontend table 3",
+            "192.168.100.0/24 dev frontend table 3",
+            // main: the management gateway is the only default route
+            "default via 192.168.0.1 dev management proto static",
+            // AnyIP
+            "local 192.168.100.64/26 dev lo table local",
+            "local 192.168.100.77 dev lo table local",
+        ],
+    );
+}
+
+#[test]
+fn networkd_reads_the_generated_files_default() {
+    let Some(state) = networkd_state(
+        &default_props(),
+        "default",
+        "192.168.10.128/27",
+        "192.168.10.140",
+        "2",
+    ) else {
+        return;
+    };
+    assert_has(
+        &state,
+        &[
+            "management@management-p UP             192.168.0.2/24",
+            "workload@workload-p UP             192.168.10.2/24",
+            "100:\tfrom 192.168.10.2 lookup 2",
+            "200:\tfrom all to 10.20.0.0/16 lookup 2",
+            "300:\tfrom 192.168.10.64/26 lookup 2",
+            "300:\tfrom 192.168.10.128/27 lookup 2",
+            "default via 192.168.10.1 dev workload table 2",
+            "default via 192.168.0.1 dev management proto static",
+            "local 192.168.10.64/26 dev lo table local",
+            "local 192.168.10.128/27 dev lo table local",
+            "local 192.168.10.140 dev lo table local",
+        ],
+    );
+    assert!(!state.contains("lookup 3"), "{state}");
 }
