@@ -91,9 +91,18 @@ mod tests {
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap();
-            child.stdin.take().unwrap().write_all(format!("{pw}\n").as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(format!("{pw}\n").as_bytes())
+                .unwrap();
             let out = child.wait_with_output().unwrap();
-            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ours, "password {pw:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                ours,
+                "password {pw:?}"
+            );
         }
     }
 
