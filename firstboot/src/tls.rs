@@ -197,14 +197,6 @@ fn new_rsa_key() -> Result<PKey<Private>, TlsError> {
     ossl("wrapping the RSA key", PKey::from_rsa(rsa))
 }
 
-fn is_ca(cert: &X509Ref) -> bool {
-    // openssl's X509_check_ca: > 0 means the certificate may sign certificates.
-    // The crate has no safe wrapper; read basicConstraints from the text form instead.
-    cert.to_text()
-        .map(|t| String::from_utf8_lossy(&t).contains("CA:TRUE"))
-        .unwrap_or(false)
-}
-
 fn keep_ca(existing: &ExistingTls) -> Option<(String, String)> {
     let cert_pem = existing.ca_cert_pem.as_ref()?;
     let key_pem = existing.ca_key_pem.as_ref()?;
@@ -214,7 +206,8 @@ fn keep_ca(existing: &ExistingTls) -> Option<(String, String)> {
         .next()?;
     let key = PKey::private_key_from_pem(key_pem.as_bytes()).ok()?;
     let public = cert.public_key().ok()?;
-    (public.public_eq(&key) && is_ca(&cert)).then(|| (cert_pem.clone(), key_pem.clone()))
+    (public.public_eq(&key) && crate::pem::is_ca(&cert))
+        .then(|| (cert_pem.clone(), key_pem.clone()))
 }
 
 fn existing_server_key(existing: &ExistingTls) -> Option<(PKey<Private>, String)> {
