@@ -100,6 +100,11 @@ fn accepts_what_build_writes() {
     let f = signed();
     let (_, report) = verify_json(&f.ova);
     assert_eq!(report["signer"]["signature_ok"], true);
+    // NAME.ova.sha256 beside it was checked too.
+    assert_eq!(
+        report["checksum_file"],
+        format!("{}.sha256", f.ova.display())
+    );
     assert!(
         report["signer"]["subject"]
             .as_str()
@@ -198,6 +203,21 @@ fn accepts_gnu_headers_and_the_manifest_at_the_end() {
         "haproxy-v1.2.3.mf",
         "must come together",
     );
+}
+
+#[test]
+fn rejects_an_ova_that_does_not_match_its_checksum_file() {
+    let f = unsigned();
+    let sidecar = f.ova.with_extension("ova.sha256");
+    let text = std::fs::read_to_string(&sidecar).unwrap();
+    std::fs::write(&sidecar, format!("{}{}", "0".repeat(64), &text[64..])).unwrap();
+    let report = rejects(
+        &f.ova,
+        "archive-digest",
+        "haproxy-v1.2.3.ova.sha256",
+        "the OVA's SHA-256 is",
+    );
+    assert_eq!(error_checks(&report), ["archive-digest"]);
 }
 
 #[test]

@@ -78,6 +78,8 @@ pub enum Check {
     CertificateValidity,
     VmdkHeader,
     DiskCapacity,
+    /// The OVA does not match its `NAME.ova.sha256` beside it.
+    ArchiveDigest,
     UndefinedReference,
     DuplicateId,
 }
@@ -139,6 +141,8 @@ pub struct Report {
     pub certificate: Option<String>,
     pub signer: Option<SignerReport>,
     pub files: Vec<FileReport>,
+    /// The `NAME.ova.sha256` file checked, when there is one beside the OVA.
+    pub checksum_file: Option<PathBuf>,
     pub problems: Vec<Problem>,
     pub ok: bool,
 }
@@ -207,11 +211,15 @@ pub fn verify(path: &Path, progress: &Progress) -> Result<Report, VerifyError> {
         certificate: None,
         signer: None,
         files: Vec::new(),
+        checksum_file: None,
         problems: Vec::new(),
         ok: false,
     };
     if let Some(package) = package.usable() {
         check_package(package, &mut report, &mut findings, progress);
+    }
+    if report.kind == PackageKind::Ova {
+        report.checksum_file = check_checksum_file(path, &mut findings, progress);
     }
     report.problems = findings.0;
     let ok = report.errors().next().is_none();
@@ -347,6 +355,63 @@ fn check_package(
             Some((mf, bytes, _)) => check_signature(package, cert, mf, bytes, report, findings),
         }
     }
+}
+
+/// Checks `FILE.sha256` (sha256sum format, as `build` writes it) when it exists.
+fn check_checksum_file(
+    path: &Path,
+    findings: &mut Findings,
+    progress: &Progress,
+) -> Option<PathBuf> {
+    let mut sidecar = path.as_os_str().to_owned();
+    sidecar.push(".sha256");
+    let sidecar = PathBuf::from(sidecar);
+    let text = std::fs::read_to_string(&sidecar).ok()?;
+    let shown = sidecar
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let expected = text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let actual = (|| -> std::io::Result<String> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)?;
+        let stage = progress.stage("checksum", file.metadata()?.len());
+        let mut hasher = Algorithm::Sha256.hasher();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut done = 0u64;
+        loop {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            done += n as u64;
+            stage.set(done);
+        }
+        stage.finish();
+        Ok(hasher.finish_hex())
+    })();
+    match actual {
+        Ok(actual) if actual == expected => {}
+        Ok(actual) => findings.error(
+            Check::ArchiveDigest,
+            Some(&shown),
+            format!(
+                "the OVA's SHA-256 is {actual}, but {shown} says `{}`",
+                text.trim()
+            ),
+        ),
+        Err(e) => findings.error(
+            Check::ArchiveDigest,
+            Some(&shown),
+            format!("cannot hash the OVA: {e}"),
+        ),
+    }
+    Some(sidecar)
 }
 
 fn single_with_suffix(names: &[String], suffix: &str, findings: &mut Findings) -> Option<String> {
