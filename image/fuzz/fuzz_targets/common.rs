@@ -38,7 +38,10 @@ pub fn exercise(mut src: Box<dyn DiskSource>) {
     }
     if size <= 32 << 20 {
         let mut sink = Vec::new();
-        let opts = image::vmdk::VmdkOptions { threads: 1, ..Default::default() };
+        let opts = image::vmdk::VmdkOptions {
+            threads: 1,
+            ..Default::default()
+        };
         if image::vmdk::write_stream_optimized(src.as_mut(), &mut sink, &opts, &|_, _| {}).is_ok() {
             // What we write must pass our own inspector.
             image::vmdk::inspect(&sink[..]).expect("our output fails inspection");

@@ -648,18 +648,45 @@ fn is_zero(b: &[u8]) -> bool {
     }) && rest.iter().all(|x| *x == 0)
 }
 
+/// Deflates one grain into `out` (zlib-wrapped); returns the compressed length.
+///
+/// Incompressible grains (compressed or encrypted data) are the most expensive to deflate and
+/// gain nothing, so a 4 KiB probe at level 1 decides: when the probe does not shrink, the whole
+/// grain is deflated at level 1, which stores it as compactly as any level would; only if that
+/// unexpectedly shrinks it is the grain deflated again at the chosen level.
+fn deflate_grain(
+    best: &mut Compressor,
+    fast: &mut Compressor,
+    data: &[u8],
+    out: &mut [u8],
+) -> Result<usize, libdeflater::CompressionError> {
+    const PROBE: usize = 4096;
+    if data.len() > 2 * PROBE {
+        let mut probe = [0u8; PROBE + 64];
+        let n = fast.zlib_compress(&data[..PROBE], &mut probe)?;
+        if n * 100 >= PROBE * 97 {
+            let n = fast.zlib_compress(data, out)?;
+            if n * 100 >= data.len() * 97 {
+                return Ok(n);
+            }
+        }
+    }
+    best.zlib_compress(data, out)
+}
+
 fn compress_batches(
     level: CompressionLvl,
     work: Receiver<Batch>,
     done: Sender<Result<Batch, ImageError>>,
 ) {
     let mut c = Compressor::new(level);
+    let mut fast = Compressor::new(CompressionLvl::new(1).unwrap_or(level));
     let g = GRAIN_BYTES as usize;
     for mut batch in work.iter() {
         batch.out.clear();
         batch.written.clear();
         batch.populated = 0;
-        let bound = c.zlib_compress_bound(g);
+        let bound = c.zlib_compress_bound(g).max(fast.zlib_compress_bound(g));
         for (i, (&grain, &len)) in batch.grains.iter().zip(&batch.lens).enumerate() {
             let data = &batch.data[i * g..i * g + len];
             if is_zero(data) {
@@ -667,7 +694,7 @@ fn compress_batches(
             }
             let start = batch.out.len();
             batch.out.resize(start + 12 + bound, 0);
-            let n = match c.zlib_compress(data, &mut batch.out[start + 12..]) {
+            let n = match deflate_grain(&mut c, &mut fast, data, &mut batch.out[start + 12..]) {
                 Ok(n) => n,
                 Err(e) => {
                     let _ = done.send(Err(ImageError::Write(std::io::Error::other(format!(
