@@ -5,7 +5,9 @@
 //! Needs root and the tools of scripts/deps/appliance*.apt (CI has both). Without them it fails
 //! when `CI` is set and is skipped with a notice otherwise. It runs the binaries `cargo build
 //! --workspace --bins` made (it never runs cargo itself). `APPLIANCE_DATAPLANEAPI=PATH` builds
-//! the appliance with that Data Plane API and checks its TLS port from the host.
+//! the appliance with that Data Plane API and checks its TLS port from the host;
+//! `APPLIANCE_NO_OVA=1` boots the raw disk instead of the OVA's VMDK; `APPLIANCE_TEST_DIR=DIR`
+//! keeps everything in DIR and reuses its root filesystem on the next run (development).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -28,22 +30,30 @@ const WORKLOAD_GW: &str = "192.168.10.1";
 const LB_RANGE: &str = "192.168.10.128/25";
 const DATAPLANE_PORT: u16 = 5556;
 const API_USER: &str = "lbadmin";
+const ROOT_PWD: &str = "Boot-test-pw1";
 /// Console markers of haproxy-firstboot (firstboot/src/apply_cmd.rs).
 const APPLIED: &str = "haproxy-firstboot: applied configuration";
 const FAILED: &str = "haproxy-firstboot: FAILED";
 
-/// Wall-clock log lines that show in CI output (`--nocapture`) and in a failure's output.
+/// Wall-clock log lines. Written to the process's stderr directly (not with `eprintln!`, which
+/// the test harness captures): CI output shows every check with its timing without
+/// `--nocapture`.
 struct Clock(Instant);
 
 impl Clock {
     fn log(&self, msg: impl AsRef<str>) {
-        let line = format!(
+        say(&format!(
             "[appliance-boot {:>6.1} s] {}",
             self.0.elapsed().as_secs_f64(),
             msg.as_ref()
-        );
-        eprintln!("{line}");
+        ));
     }
+}
+
+/// One line on stderr, bypassing the test harness's output capture.
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn workspace() -> PathBuf {
@@ -105,7 +115,7 @@ fn prerequisites(tools: &[&str]) -> bool {
     if std::env::var_os("CI").is_some() {
         panic!("{msg}");
     }
-    eprintln!("SKIPPED: {msg}");
+    say(&format!("SKIPPED: {msg}"));
     false
 }
 
@@ -265,7 +275,7 @@ fn flatten(vm: &Vm, dir: &Path, name: &str) -> RootFs {
 
 fn valid_props(ca: &(String, String)) -> Vec<(&'static str, String)> {
     vec![
-        ("appliance.root_pwd", "Boot-test-pw1".into()),
+        ("appliance.root_pwd", ROOT_PWD.into()),
         ("appliance.permit_root_login", "True".into()),
         ("appliance.ca_cert", ca.0.clone()),
         ("appliance.ca_cert_key", ca.1.clone()),
@@ -380,11 +390,15 @@ fn appliance_builds_and_boots() {
         return;
     }
     let clock = Clock(Instant::now());
+    // APPLIANCE_TEST_DIR=DIR (development): work in DIR, keep it, and reuse the root filesystem
+    // it holds from the previous run (skips mmdebstrap).
+    let keep = std::env::var_os("APPLIANCE_TEST_DIR").map(PathBuf::from);
     let tmp = tempfile::Builder::new()
         .prefix("appliance-boot-")
         .tempdir_in("/var/tmp")
         .unwrap();
-    let dir = tmp.path();
+    let dir = keep.as_deref().unwrap_or(tmp.path());
+    std::fs::create_dir_all(dir).unwrap();
     let out = dir.join("out");
 
     // ---- build
@@ -400,6 +414,9 @@ fn appliance_builds_and_boots() {
     if let Some(api) = &dataplaneapi {
         cmd.arg("--dataplaneapi").arg(api);
     }
+    if keep.is_some() {
+        cmd.args(["--keep-work", "--reuse-rootfs"]);
+    }
     if std::env::var_os("APPLIANCE_NO_OVA").is_some() {
         cmd.arg("--no-ova");
     }
@@ -408,7 +425,7 @@ fn appliance_builds_and_boots() {
     let output = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     for line in stderr.lines() {
-        eprintln!("    {line}");
+        say(&format!("    {line}"));
     }
     assert!(
         output.status.success(),
@@ -538,18 +555,39 @@ fn appliance_builds_and_boots() {
         clock.log("ok: the Data Plane API's TLS certificate chains to the supplied CA");
     }
 
-    vm.wait_for(&["login:"], Duration::from_secs(180), "login prompt");
-    let console = vm.console();
+    // Log in on the serial console with the root password from the environment, and look
+    // at haproxy from inside.
+    vm.login("root", ROOT_PWD, Duration::from_secs(180));
+    clock.log(format!(
+        "ok: root console login with appliance.root_pwd ({:.1} s after QEMU)",
+        vm.started.elapsed().as_secs_f64()
+    ));
+    let (out, status) = vm.shell(
+        "systemctl is-active haproxy.service; haproxy -c -f /etc/haproxy/haproxy.cfg; \
+         grep -c '^userlist controller' /etc/haproxy/haproxy.cfg; ip -br -4 addr show dev management; \
+         ip route show table local type local dev lo",
+        Duration::from_secs(60),
+    );
+    assert_eq!(status, 0, "checks inside the guest failed:\n{out}");
     assert!(
-        console.contains("Started haproxy.service"),
-        "haproxy.service did not start:\n{console}"
+        out.lines().any(|l| l.trim() == "active"),
+        "haproxy.service is not active:\n{out}"
     );
     assert!(
-        !console.contains("Failed to start haproxy.service"),
-        "haproxy.service failed:\n{console}"
+        out.contains("Configuration file is valid"),
+        "haproxy -c:\n{out}"
+    );
+    assert!(
+        out.contains(&format!("{MGMT_IP}/24")),
+        "management address:\n{out}"
+    );
+    assert!(
+        out.contains(LB_RANGE),
+        "no AnyIP local route for {LB_RANGE}:\n{out}"
     );
     clock.log(format!(
-        "ok: haproxy.service started after first boot; login prompt at {:.1} s",
+        "ok: haproxy.service active with the generated config (haproxy -c valid, userlist \
+         controller), management NIC {MGMT_IP}/24, AnyIP route {LB_RANGE} ({:.1} s after QEMU)",
         vm.started.elapsed().as_secs_f64()
     ));
     let clean = vm.power_off(Duration::from_secs(90));
@@ -690,5 +728,5 @@ fn packer_template_validates() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success(), "packer validate failed:\n{text}");
-    eprintln!("[packer] ok: packer validate passes for packer/haproxy.pkr.hcl");
+    say("[packer] ok: packer validate passes for packer/haproxy.pkr.hcl");
 }

@@ -49,6 +49,7 @@ pub struct Vm {
     pub serial: PathBuf,
     pub overlay: PathBuf,
     monitor: PathBuf,
+    console_in: Option<UnixStream>,
     pub started: Instant,
 }
 
@@ -56,6 +57,25 @@ pub struct Vm {
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
+}
+
+/// Removes `ESC [ … letter` sequences (systemd colours its status lines).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -76,6 +96,8 @@ impl Vm {
         let overlay = spec.dir.join(format!("{name}.qcow2"));
         let serial = spec.dir.join(format!("{name}-serial.log"));
         let monitor = spec.dir.join(format!("{name}-monitor.sock"));
+        let console_sock = spec.dir.join(format!("{name}-console.sock"));
+        let _ = std::fs::remove_file(&console_sock);
         let _ = std::fs::remove_file(&overlay);
         let _ = std::fs::remove_file(&serial);
         let _ = std::fs::remove_file(&monitor);
@@ -90,8 +112,14 @@ impl Vm {
         ])
         .args(["-m", &spec.memory_mib.to_string()])
         .args(["-display", "none", "-no-reboot", "-nodefaults"])
-        .arg("-serial")
-        .arg(format!("file:{}", serial.display()))
+        // The serial console: a socket the test types into, logged to a file it polls.
+        .arg("-chardev")
+        .arg(format!(
+            "socket,id=ser0,path={},server=on,wait=off,logfile={}",
+            console_sock.display(),
+            serial.display()
+        ))
+        .args(["-serial", "chardev:ser0"])
         .arg("-monitor")
         .arg(format!("unix:{},server=on,wait=off", monitor.display()))
         .args(["-device", "pvscsi,id=scsi0"])
@@ -110,10 +138,11 @@ impl Vm {
                 .args(["-device", "ide-cd,drive=cd0,bus=ide.1"]);
         }
         for (i, nic) in spec.nics.iter().enumerate() {
-            // A PCI expander bridge whose root bus has the number vSphere's slot maps to; the
-            // NIC is device 0 on it, so udev's path is pci-0000:BB:00.0 as on vSphere.
+            // A PCI expander bridge numbered one below the bus vSphere's slot maps to: QEMU puts
+            // a PCI bridge behind it whose secondary bus is `nic.bus`, and the NIC is device 0
+            // there, so udev's path is pci-0000:BB:00.0 as on vSphere (behind a root port).
             cmd.arg("-device")
-                .arg(format!("pxb,id=pxb{i},bus_nr={},bus=pci.0", nic.bus));
+                .arg(format!("pxb,id=pxb{i},bus_nr={},bus=pci.0", nic.bus - 1));
             let mut netdev = format!(
                 "user,id=net{i},net={},host={},restrict=on,ipv6=off",
                 nic.net, nic.host
@@ -135,20 +164,102 @@ impl Vm {
             .unwrap_or_else(|e| panic!("starting qemu-system-x86_64: {e}"));
         let pid = child.id();
         eprintln!("[qemu] {name}: pid {pid}: {cmd:?}");
-        Vm {
+        let mut vm = Vm {
             child: Some(child),
             pid,
             serial,
             overlay,
             monitor,
+            console_in: None,
             started: Instant::now(),
+        };
+        vm.console_in = Some(vm.connect_console(&console_sock));
+        vm
+    }
+
+    /// Connects to the console socket (bounded) and drains it on a thread: the log file keeps
+    /// everything, and an unread socket would stall the guest's serial port.
+    fn connect_console(&mut self, sock: &Path) -> UnixStream {
+        let start = Instant::now();
+        loop {
+            if let Ok(stream) = UnixStream::connect(sock) {
+                let mut reader = stream.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+                });
+                return stream;
+            }
+            if let Some(status) = self.exited() {
+                panic!("QEMU exited at start ({status})");
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "no QEMU console socket at {}",
+                sock.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
+    /// Types `text` on the serial console.
+    pub fn type_text(&mut self, text: &str) {
+        let stream = self.console_in.as_mut().expect("console connected");
+        stream.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Logs in on the serial console (after its `login:` prompt) and waits for a root shell.
+    pub fn login(&mut self, user: &str, password: &str, limit: Duration) {
+        self.wait_for(&["login:"], limit, "login prompt");
+        let mark = self.console().len();
+        self.type_text(&format!("{user}\n"));
+        self.wait_for_after(
+            mark,
+            &["Password:"],
+            Duration::from_secs(60),
+            "password prompt",
+        );
+        let mark = self.console().len();
+        self.type_text(&format!("{password}\n"));
+        let seen = self.wait_for_after(
+            mark,
+            &["# ", "Login incorrect"],
+            Duration::from_secs(60),
+            "shell prompt",
+        );
+        assert_eq!(
+            seen,
+            "# ",
+            "console login as {user} failed:\n{}",
+            self.tail()
+        );
+    }
+
+    /// Runs `command` in the logged-in console shell; returns its output and exit status.
+    pub fn shell(&mut self, command: &str, limit: Duration) -> (String, i32) {
+        let mark = self.console().len();
+        // The marker is split in the typed line so that its echo does not match.
+        self.type_text(&format!("{command}; echo \"@@DONE\"\"-$?@@\"\n"));
+        self.wait_for_after(mark, &["@@DONE-"], limit, command);
+        std::thread::sleep(Duration::from_millis(300));
+        let console = self.console();
+        let out = &console[mark.min(console.len())..];
+        let end = out.find("@@DONE-").unwrap_or(out.len());
+        let status = out[end..]
+            .trim_start_matches("@@DONE-")
+            .split("@@")
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(-1);
+        // Drop the echoed command line.
+        let body = out[..end].split_once('\n').map(|x| x.1).unwrap_or("");
+        (body.replace('\r', ""), status)
+    }
+
+    /// The serial console so far, without terminal colour sequences.
     pub fn console(&self) -> String {
-        std::fs::read(&self.serial)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
+        let bytes = std::fs::read(&self.serial).unwrap_or_default();
+        strip_ansi(&String::from_utf8_lossy(&bytes))
     }
 
     fn tail(&self) -> String {
@@ -175,10 +286,22 @@ impl Vm {
     /// Waits until the console shows one of `wanted` (returns it) or fails: a fatal line, QEMU
     /// gone, or `limit` passed.
     pub fn wait_for(&mut self, wanted: &[&str], limit: Duration, what: &str) -> String {
+        self.wait_for_after(0, wanted, limit, what)
+    }
+
+    /// As [`Vm::wait_for`], looking at the console after its first `mark` bytes only.
+    pub fn wait_for_after(
+        &mut self,
+        mark: usize,
+        wanted: &[&str],
+        limit: Duration,
+        what: &str,
+    ) -> String {
         let start = Instant::now();
         loop {
             let console = self.console();
-            if let Some(w) = wanted.iter().find(|w| console.contains(**w)) {
+            let recent = console.get(mark..).unwrap_or("");
+            if let Some(w) = wanted.iter().find(|w| recent.contains(**w)) {
                 return (*w).to_owned();
             }
             if let Some(f) = FATAL.iter().find(|f| console.contains(**f)) {
