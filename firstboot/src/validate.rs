@@ -331,7 +331,10 @@ impl Validator<'_> {
         if !(6..=128).contains(&n) {
             self.problem(
                 key,
-                format!("is {n} characters long; expected 6 to 128 characters"),
+                format!(
+                    "is {n} character{} long; expected 6 to 128 characters",
+                    if n == 1 { "" } else { "s" }
+                ),
             );
             return None;
         }
