@@ -481,6 +481,16 @@ impl Validator<'_> {
         };
         let net = Ipv4Network::new(ip, prefix).ok()?;
         let subnet = Ipv4Network::new(net.network(), prefix).ok()?;
+        if let Some((block, what)) = reserved_block(ip) {
+            self.problem(
+                key,
+                format!(
+                    "{net} is in {block} ({what}); expected an ordinary unicast address, e.g. \
+                     {example}"
+                ),
+            );
+            return None;
+        }
         if prefix <= 30 && ip == net.network() {
             self.problem(
                 key,
@@ -682,6 +692,25 @@ impl Validator<'_> {
                     ok = false;
                     self.problem(SERVICE_IP_RANGE, e.to_string());
                 }
+            }
+        }
+        for item in &items {
+            let (first, last) = item.bounds();
+            let hit = RESERVED.iter().find(|(b, _)| {
+                b.parse::<Ipv4Network>().is_ok_and(|b| {
+                    u32::from(b.network()) <= last && first <= u32::from(b.broadcast())
+                })
+            });
+            if let Some((block, what)) = hit {
+                ok = false;
+                self.problem(
+                    SERVICE_IP_RANGE,
+                    format!(
+                        "{} overlaps {block} ({what}); expected ranges of ordinary unicast \
+                         addresses",
+                        item.text
+                    ),
+                );
             }
         }
         for (i, a) in items.iter().enumerate() {
@@ -950,6 +979,25 @@ fn addressing(iface: &Iface) -> Addressing {
         },
         None => Addressing::Dhcp,
     }
+}
+
+/// Address blocks that never belong to an interface or a virtual IP.
+const RESERVED: &[(&str, &str)] = &[
+    ("0.0.0.0/8", "\"this network\""),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("224.0.0.0/4", "multicast"),
+    (
+        "240.0.0.0/4",
+        "reserved, including the broadcast address 255.255.255.255",
+    ),
+];
+
+fn reserved_block(ip: Ipv4Addr) -> Option<(&'static str, &'static str)> {
+    RESERVED
+        .iter()
+        .copied()
+        .find(|(block, _)| block.parse::<Ipv4Network>().is_ok_and(|b| b.contains(ip)))
 }
 
 fn overlaps(a: &Ipv4Network, b: &Ipv4Network) -> bool {

@@ -135,6 +135,33 @@ fn cases() -> Vec<Case> {
             &["Load Balancer IP Ranges (loadbalance.service_ip_range): 10.0.0.0/33 is not a CIDR or address range; expected e.g. 192.168.100.0/24 or 192.168.100.10-192.168.100.20"],
         ),
         case(
+            "LB range covering everything",
+            D,
+            &[("loadbalance.service_ip_range", Some("0.0.0.0/0"))],
+            &[
+                "Load Balancer IP Ranges (loadbalance.service_ip_range): 0.0.0.0/0 overlaps 0.0.0.0/8 (\"this network\"); expected ranges of ordinary unicast addresses",
+                "Load Balancer IP Ranges (loadbalance.service_ip_range): 0.0.0.0/0 overlaps the management subnet 192.168.0.0/24 of Management IP (network.management_ip); expected ranges outside it",
+                "Management IP (network.management_ip): 192.168.0.2/24 lies inside load-balancer range 0.0.0.0/0 (loadbalance.service_ip_range); expected an address outside every load-balancer range",
+                "Management Gateway (network.management_gateway): 192.168.0.1 lies inside load-balancer range 0.0.0.0/0 (loadbalance.service_ip_range); expected an address outside every load-balancer range",
+                "Workload IP (network.workload_ip): 192.168.10.2/24 lies inside load-balancer range 0.0.0.0/0 (loadbalance.service_ip_range); expected an address outside every load-balancer range",
+                "Workload Gateway (network.workload_gateway): 192.168.10.1 lies inside load-balancer range 0.0.0.0/0 (loadbalance.service_ip_range); expected an address outside every load-balancer range",
+                "DNS (network.nameservers): 1.1.1.1 lies inside load-balancer range 0.0.0.0/0 (loadbalance.service_ip_range); expected DNS servers outside every load-balancer range",
+                "DNS (network.nameservers): 1.0.0.1 lies inside load-balancer range 0.0.0.0/0 (loadbalance.service_ip_range); expected DNS servers outside every load-balancer range",
+            ],
+        ),
+        case(
+            "LB range in loopback",
+            D,
+            &[("loadbalance.service_ip_range", Some("127.0.0.0/24"))],
+            &["Load Balancer IP Ranges (loadbalance.service_ip_range): 127.0.0.0/24 overlaps 127.0.0.0/8 (loopback); expected ranges of ordinary unicast addresses"],
+        ),
+        case(
+            "workload IP in multicast",
+            D,
+            &[("network.workload_ip", Some("224.0.0.5/24")), ("network.workload_gateway", None)],
+            &["Workload IP (network.workload_ip): 224.0.0.5/24 is in 224.0.0.0/4 (multicast); expected an ordinary unicast address, e.g. 192.168.10.2/24"],
+        ),
+        case(
             "LB range missing",
             D,
             &[("loadbalance.service_ip_range", None)],
