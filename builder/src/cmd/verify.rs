@@ -16,8 +16,8 @@ Checks: ustar/GNU headers only (no PAX), bare regular members (no absolute paths
 links, devices, duplicates); the .ovf first, .mf and .cert right after it (or both last), then
 the References files in order; every manifest digest; the signature and certificate; every
 References file present with its ovf:size; disk capacities against the VMDK headers; every
-configuration, network, disk and file reference defined. Exit status 0 when no error was found,
-1 otherwise; warnings do not fail.";
+configuration, network, disk and file reference defined; FILE.sha256 beside an OVA, when
+present. Exit status 0 when no error was found, 1 otherwise; warnings do not fail.";
 
 /// Options of `ova-builder verify`.
 #[derive(clap::Args, Debug)]
