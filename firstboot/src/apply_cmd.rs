@@ -12,15 +12,12 @@ use base64::Engine as _;
 use firstboot::apply::{self, ApplyError, ApplyOptions, Recovery, TxnError};
 use firstboot::config::Deployment;
 use firstboot::deployment::SysRoot;
-use firstboot::source::{self, STATUS_KEY, Transport};
+use firstboot::source::{self, CACERT_KEY, STATUS_KEY, Transport};
 use firstboot::{LoadError, LoadOptions, load};
 
 /// Environment variable of the crash tests: abort the process (as a crash would) when the
 /// file operation after this many would run. Not for production use.
 const FAULT_ENV: &str = "HAPROXY_FIRSTBOOT_FAULT_AFTER";
-
-/// guestinfo key the CA certificate is published to (base64 of the PEM), for the Supervisor.
-const CACERT_KEY: &str = "dataplaneapi.cacert";
 
 /// Options of `haproxy-firstboot apply`.
 #[derive(clap::Args, Debug)]

@@ -112,23 +112,24 @@ pub fn parse(text: &str) -> Result<Definition, ovf::definition::DefinitionError>
     Ok(Definition { properties, nics })
 }
 
-/// The PCI address of a NIC in a VMware guest from its `pciSlotNumber`.
+/// The guest PCI address (`0000:BB:DD.0`) of a VMware `slotInfo.pciSlotNumber`.
 ///
-/// Slots from 160 up sit behind VMware's PCIe root ports: `pciBridge4` (slots 160–167),
-/// `pciBridge5` (192–199), `pciBridge6` (224–231), `pciBridge7` (256–263), each port with its
-/// own bus: bridge 4 has buses 0x03–0x0a, bridge 5 0x0b–0x12, … So slot 160 → `0000:03:00.0`,
-/// 192 → `0000:0b:00.0`, 224 → `0000:13:00.0` (the numbers of `appliance.md`).
+/// VMware encodes the slot as bits `FFF.BBBBB.DDDDD` (Broadcom KB 2047927, "Mapping PCI slot
+/// numbers to guest-visible PCI bus topology"): `BBBBB - 1` is the PCI bridge, `FFF` its
+/// function, `DDDDD` the device on the bridge's secondary bus. The PCIe root ports
+/// `pciBridge4`–`pciBridge7` (B = 5–8) have 8 functions each, and the guest's firmware numbers
+/// their secondary buses from 3 in order: bus = 3 + 8·(B − 5) + F. So slot 160 (B=5) → bus
+/// 0x03, 192 (B=6) → 0x0b, 224 (B=7) → 0x13, 1184 (F=1, B=5) → 0x04. Slots outside the root
+/// ports are not used by this appliance: `None`.
 pub fn pci_address(slot: u32) -> Option<String> {
-    if slot < 160 {
+    let function = (slot >> 10) & 0x7;
+    let bridge_plus_one = (slot >> 5) & 0x1f;
+    let device = slot & 0x1f;
+    if slot >> 13 != 0 || !(5..=8).contains(&bridge_plus_one) {
         return None;
     }
-    let bridge = (slot - 160) / 32;
-    let function = (slot - 160) % 32;
-    if bridge > 3 || function > 7 {
-        return None;
-    }
-    let bus = 3 + bridge * 8 + function;
-    Some(format!("0000:{bus:02x}:00.0"))
+    let bus = 3 + 8 * (bridge_plus_one - 5) + function;
+    Some(format!("0000:{bus:02x}:{device:02x}.0"))
 }
 
 /// Remove the `N.M. ` numbering and anything after the first `, ` or ` (`.
@@ -170,8 +171,12 @@ mod tests {
         assert_eq!(pci_address(160).as_deref(), Some("0000:03:00.0"));
         assert_eq!(pci_address(192).as_deref(), Some("0000:0b:00.0"));
         assert_eq!(pci_address(224).as_deref(), Some("0000:13:00.0"));
-        assert_eq!(pci_address(161).as_deref(), Some("0000:04:00.0"));
+        assert_eq!(pci_address(161).as_deref(), Some("0000:03:01.0"));
+        assert_eq!(pci_address(256).as_deref(), Some("0000:1b:00.0"));
+        assert_eq!(pci_address(1184).as_deref(), Some("0000:04:00.0"));
+        assert_eq!(pci_address(1216).as_deref(), Some("0000:0c:00.0"));
         assert_eq!(pci_address(33), None);
+        assert_eq!(pci_address(17), None);
     }
 
     #[test]

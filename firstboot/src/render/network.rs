@@ -14,16 +14,12 @@
 //! - a `local` route per LB range on `lo` (AnyIP).
 
 use std::net::Ipv4Addr;
-use std::sync::OnceLock;
 
 use askama::Template;
 use ipnetwork::Ipv4Network;
 
 use super::RenderedFile;
 use crate::config::{Addressing, Deployment, ValidatedConfig};
-
-/// The appliance definition: the one source of the NICs' PCI slots.
-const DEFINITION_TOML: &str = include_str!("../../../builder/appliance/haproxy.toml");
 
 /// Rule priorities: `from <NIC address>` first, then `to <additional network>`, then
 /// `from <LB range>`; all before the main table's rule (32766).
@@ -62,52 +58,16 @@ impl Nic {
 
     /// `slotInfo.pciSlotNumber` of this NIC in the appliance definition.
     pub fn pci_slot(self) -> Option<u32> {
-        definition_slots()
-            .iter()
-            .find(|(n, _)| n == self.name())
-            .map(|(_, s)| *s)
+        crate::definition::appliance()
+            .nic(self.name())
+            .map(|nic| nic.pci_slot)
     }
 
     /// The udev `ID_PATH` of this NIC (`pci-0000:03:00.0`).
     pub fn pci_path(self) -> Option<String> {
-        self.pci_slot().and_then(pci_path_for_slot)
+        let address = crate::definition::pci_address(self.pci_slot()?)?;
+        Some(format!("pci-{address}"))
     }
-}
-
-fn definition_slots() -> &'static [(String, u32)] {
-    static SLOTS: OnceLock<Vec<(String, u32)>> = OnceLock::new();
-    SLOTS.get_or_init(
-        || match ovf::Definition::parse(DEFINITION_TOML, "haproxy.toml") {
-            Ok(def) => def
-                .nics()
-                .iter()
-                .filter_map(|n| n.pci_slot.map(|s| (n.name.clone(), s)))
-                .collect(),
-            // Unreachable in a tested build (the unit test `slots_from_the_definition` parses it);
-            // without slots no `.link` file is written and the NICs keep their kernel names.
-            Err(_) => Vec::new(),
-        },
-    )
-}
-
-/// The guest PCI path (udev `ID_PATH`) of a VMware `pciSlotNumber`.
-///
-/// VMware encodes the slot as bits `FFF.BBBBB.DDDDD` (Broadcom KB 2047927, "Mapping PCI slot
-/// numbers to guest-visible PCI bus topology"): `BBBBB - 1` is the PCI bridge, `FFF` its
-/// function, `DDDDD` the device on the bridge's secondary bus. The PCIe root ports
-/// `pciBridge4`–`pciBridge7` (B = 5–8) have 8 functions each, and the guest's firmware numbers
-/// their secondary buses from 3 in order: bus = 3 + 8·(B − 5) + F. So slot 160 (B=5) → bus
-/// 0x03, 192 (B=6) → 0x0b, 224 (B=7) → 0x13, 1184 (F=1, B=5) → 0x04. Other slots are not used
-/// by this appliance: `None`.
-pub fn pci_path_for_slot(slot: u32) -> Option<String> {
-    let function = (slot >> 10) & 0x7;
-    let bridge_plus_one = (slot >> 5) & 0x1f;
-    let device = slot & 0x1f;
-    if slot >> 13 != 0 || !(5..=8).contains(&bridge_plus_one) {
-        return None;
-    }
-    let bus = 3 + 8 * (bridge_plus_one - 5) + function;
-    Some(format!("pci-0000:{bus:02x}:{device:02x}.0"))
 }
 
 #[derive(Template)]
@@ -305,14 +265,5 @@ mod tests {
             Nic::Frontend.pci_path().as_deref(),
             Some("pci-0000:13:00.0")
         );
-    }
-
-    #[test]
-    fn slot_decoding_follows_the_vmware_rule() {
-        assert_eq!(pci_path_for_slot(256).as_deref(), Some("pci-0000:1b:00.0"));
-        assert_eq!(pci_path_for_slot(1184).as_deref(), Some("pci-0000:04:00.0"));
-        assert_eq!(pci_path_for_slot(1216).as_deref(), Some("pci-0000:0c:00.0"));
-        assert_eq!(pci_path_for_slot(33), None);
-        assert_eq!(pci_path_for_slot(17), None);
     }
 }
