@@ -111,7 +111,8 @@ impl SparseHeader {
                 ),
             ));
         }
-        if self.num_gtes_per_gt == 0 || self.num_gtes_per_gt > 1 << 16 {
+        if !self.num_gtes_per_gt.is_power_of_two() || !(128..=4096).contains(&self.num_gtes_per_gt)
+        {
             return Err((
                 false,
                 format!("{} grain table entries per table", self.num_gtes_per_gt),

@@ -75,6 +75,24 @@ impl<R: Read> Counted<R> {
         Ok(true)
     }
 
+    /// Reads exactly `n` bytes, growing the buffer only as data arrives (a lying length in a
+    /// damaged file cannot make us allocate much more than the file holds).
+    fn need_vec(&mut self, n: u64, what: &str) -> Result<Vec<u8>, ImageError> {
+        let mut v = Vec::new();
+        (&mut self.inner)
+            .take(n)
+            .read_to_end(&mut v)
+            .map_err(|e| ImageError::io(PathBuf::from("<vmdk stream>"), "read", e))?;
+        self.pos += v.len() as u64;
+        if (v.len() as u64) < n {
+            return Err(bad(format!(
+                "the file ends inside the {what} at byte {}",
+                self.pos
+            )));
+        }
+        Ok(v)
+    }
+
     fn need(&mut self, buf: &mut [u8], what: &str) -> Result<(), ImageError> {
         if self.read_full(buf, what)? || buf.is_empty() {
             Ok(())
@@ -117,8 +135,7 @@ pub fn inspect(reader: impl Read) -> Result<VmdkInfo, ImageError> {
     if header.overhead < 1 + header.descriptor_size || header.overhead > 1 << 20 {
         return Err(bad(format!("overhead of {} sectors", header.overhead)));
     }
-    let mut lead = vec![0u8; ((header.overhead - 1) * SECTOR) as usize];
-    r.need(&mut lead, "descriptor")?;
+    let lead = r.need_vec((header.overhead - 1) * SECTOR, "descriptor")?;
     let desc_bytes = &lead[..(header.descriptor_size * SECTOR) as usize];
     let end = desc_bytes
         .iter()
@@ -189,7 +206,21 @@ pub fn inspect(reader: impl Read) -> Result<VmdkInfo, ImageError> {
                 grains_at.push((at, lba));
             }
             Marker::Meta { num_sectors, kind } => {
-                let mut body = vec![0u8; (num_sectors.min(1 << 20) * SECTOR) as usize];
+                let per_gt = u64::from(header.num_gtes_per_gt);
+                let gt_sectors = (per_gt * 4).div_ceil(SECTOR);
+                let gd_sectors = (header.capacity.div_ceil(header.grain_size).div_ceil(per_gt) * 4)
+                    .div_ceil(SECTOR);
+                let expected = match kind {
+                    MARKER_GT => gt_sectors,
+                    MARKER_GD => gd_sectors,
+                    MARKER_FOOTER => 1,
+                    _ => 0,
+                };
+                if num_sectors != expected {
+                    return Err(bad(format!(
+                        "marker of type {kind} at sector {at} announces {num_sectors} sectors, expected {expected}"
+                    )));
+                }
                 match kind {
                     MARKER_EOS => {
                         has_eos = true;
@@ -202,11 +233,11 @@ pub fn inspect(reader: impl Read) -> Result<VmdkInfo, ImageError> {
                         break;
                     }
                     MARKER_GT => {
-                        r.need(&mut body, "grain table")?;
+                        let body = r.need_vec(num_sectors * SECTOR, "grain table")?;
                         tables.push((at + 1, le_u32s(&body)));
                     }
                     MARKER_GD => {
-                        r.need(&mut body, "grain directory")?;
+                        let body = r.need_vec(num_sectors * SECTOR, "grain directory")?;
                         gd = Some((at + 1, le_u32s(&body)));
                     }
                     MARKER_FOOTER => {

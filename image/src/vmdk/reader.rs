@@ -140,6 +140,11 @@ impl SparseExtent {
         let mut gd = vec![0u8; gd_bytes as usize];
         read_exact(&file, path, &mut gd, gd_at, "grain directory")?;
         let mut tables = Vec::with_capacity(num_gts as usize);
+        // Every allocated grain needs at least a sector of the file; more means the tables
+        // alias each other (a decompression bomb), not a real disk.
+        let max_grains = len / SECTOR;
+        let mut allocated = 0u64;
+        let zeroed_gte = header.flags & FLAG_ZEROED_GTE != 0;
         let mut gt_raw = vec![0u8; (per_gt * 4) as usize];
         for (i, e) in gd.chunks_exact(4).enumerate() {
             let gt_sector = u64::from(u32::from_le_bytes([e[0], e[1], e[2], e[3]]));
@@ -161,6 +166,18 @@ impl SparseExtent {
                 .chunks_exact(4)
                 .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
+            allocated += entries
+                .iter()
+                .filter(|e| **e > 1 || (**e == 1 && !zeroed_gte))
+                .count() as u64;
+            if allocated > max_grains {
+                return Err(bad(
+                    path,
+                    format!(
+                        "the grain tables allocate more grains than the {len}-byte file can hold (tables overlap?)"
+                    ),
+                ));
+            }
             tables.push(entries.iter().any(|e| *e != 0).then_some(entries));
         }
         let compressed = header.flags & FLAG_COMPRESSED != 0;
@@ -172,7 +189,7 @@ impl SparseExtent {
                 grain_bytes,
                 capacity_bytes,
                 compressed,
-                zeroed_gte: header.flags & FLAG_ZEROED_GTE != 0,
+                zeroed_gte,
                 tables,
                 per_gt,
                 cache_grain: None,

@@ -33,6 +33,8 @@ pub const GRAIN_SECTORS: u64 = 128;
 const GRAIN_BYTES: u64 = GRAIN_SECTORS * SECTOR;
 /// Grain table entries per grain table.
 pub const GTES_PER_GT: u64 = 512;
+/// The largest disk we write (VMware's limit is 62 TB); keeps the grain directory small.
+const MAX_CAPACITY: u64 = 64 << 40;
 /// Grains per work batch (1 MiB of input).
 const BATCH_GRAINS: usize = 16;
 /// The libdeflate level, chosen by measurement (docs/benchmarks/vmdk.md).
@@ -299,9 +301,9 @@ pub fn write_stream_optimized<W: Write>(
     let capacity_bytes = capacity_sectors * SECTOR;
     let num_grains = capacity_sectors.div_ceil(GRAIN_SECTORS);
     let num_gts = num_grains.div_ceil(GTES_PER_GT);
-    if num_gts > (1 << 26) {
+    if capacity_bytes > MAX_CAPACITY {
         return Err(ImageError::TooLarge(format!(
-            "a {virtual_size}-byte disk is larger than a VMDK can describe"
+            "a {virtual_size}-byte disk is larger than a VMDK can hold (64 TiB)"
         )));
     }
     let extents = source.extents()?;
