@@ -33,7 +33,21 @@ pub struct Nic {
     pub forwards: Vec<(u16, String, u16)>,
 }
 
+/// Debian's OVMF (package `ovmf`).
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Firmware {
+    /// SeaBIOS; the disk on PVSCSI as the definition declares.
+    Bios,
+    /// OVMF. It has no PVSCSI driver: the disk is virtio-blk there (the kernel has both), and
+    /// the CD-ROM on PVSCSI.
+    Uefi,
+}
+
 pub struct VmSpec<'a> {
+    pub firmware: Firmware,
     pub dir: &'a Path,
     /// The appliance disk (raw or VMDK); never written: an overlay takes the writes.
     pub base: &'a Path,
@@ -122,20 +136,46 @@ impl Vm {
         .args(["-serial", "chardev:ser0"])
         .arg("-monitor")
         .arg(format!("unix:{},server=on,wait=off", monitor.display()))
-        .args(["-device", "pvscsi,id=scsi0"])
         .arg("-drive")
         .arg(format!(
             "file={},if=none,id=disk0,format=qcow2,cache=unsafe",
             overlay.display()
-        ))
-        .args(["-device", "scsi-hd,drive=disk0,bus=scsi0.0,bootindex=0"]);
+        ));
+        match spec.firmware {
+            Firmware::Bios => {
+                cmd.args(["-device", "pvscsi,id=scsi0"])
+                    .args(["-device", "scsi-hd,drive=disk0,bus=scsi0.0,bootindex=0"]);
+            }
+            Firmware::Uefi => {
+                let vars = spec.dir.join(format!("{name}-OVMF_VARS.fd"));
+                std::fs::copy(OVMF_VARS, &vars)
+                    .unwrap_or_else(|e| panic!("copying {OVMF_VARS}: {e}"));
+                cmd.arg("-drive")
+                    .arg(format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"))
+                    .arg("-drive")
+                    .arg(format!("if=pflash,format=raw,file={}", vars.display()))
+                    .args([
+                        "-device",
+                        "virtio-blk-pci,drive=disk0,bus=pci.0,bootindex=0",
+                    ]);
+            }
+        }
         if let Some(iso) = spec.env_iso {
-            cmd.arg("-drive")
-                .arg(format!(
-                    "file={},if=none,id=cd0,media=cdrom,format=raw,readonly=on",
-                    iso.display()
-                ))
-                .args(["-device", "ide-cd,drive=cd0,bus=ide.1"]);
+            cmd.arg("-drive").arg(format!(
+                "file={},if=none,id=cd0,media=cdrom,format=raw,readonly=on",
+                iso.display()
+            ));
+            match spec.firmware {
+                Firmware::Bios => {
+                    cmd.args(["-device", "ide-cd,drive=cd0,bus=ide.1"]);
+                }
+                // Linux does not reliably find an IDE CD-ROM under OVMF on `-machine pc`;
+                // the kernel's PVSCSI driver finds it there.
+                Firmware::Uefi => {
+                    cmd.args(["-device", "pvscsi,id=scsi1"])
+                        .args(["-device", "scsi-cd,drive=cd0,bus=scsi1.0"]);
+                }
+            }
         }
         for (i, nic) in spec.nics.iter().enumerate() {
             // A PCI expander bridge numbered one below the bus vSphere's slot maps to: QEMU puts

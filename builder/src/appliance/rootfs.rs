@@ -71,8 +71,11 @@ pub struct RootfsSpec {
     pub extra_packages: Vec<String>,
     /// The `haproxy-firstboot` executable.
     pub firstboot: PathBuf,
-    /// Its systemd units (`*.service`), installed into /usr/lib/systemd/system.
+    /// Its systemd units (`*.service`), installed into /etc/systemd/system (where
+    /// firstboot/systemd/haproxy-firstboot.service says the image build puts them).
     pub units: Vec<PathBuf>,
+    /// `.link` files naming the NICs by PCI path, installed into /etc/systemd/network.
+    pub link_files: Vec<PathBuf>,
     /// The units enabled at build time.
     pub enable: Vec<String>,
     /// The Data Plane API executable, when the appliance has one.
@@ -118,6 +121,10 @@ struct Fstab<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "appliance/haproxy-firstboot-devices.conf", escape = "none")]
+struct FirstbootDropIn;
+
+#[derive(Template)]
 #[template(path = "appliance/ssh-hostkeys.service", escape = "none")]
 struct SshHostKeysUnit;
 
@@ -145,6 +152,7 @@ pub fn build(
 fn check_inputs(spec: &RootfsSpec) -> Result<(), RootfsError> {
     let mut files = vec![("the haproxy-firstboot program", &spec.firstboot)];
     files.extend(spec.units.iter().map(|u| ("a first-boot unit", u)));
+    files.extend(spec.link_files.iter().map(|u| ("a NIC .link file", u)));
     if let Some(d) = &spec.dataplaneapi {
         files.push(("the Data Plane API program", d));
     }
@@ -222,8 +230,26 @@ fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), RootfsErro
             .ok_or_else(|| {
                 RootfsError::Input(format!("unit path {} has no file name", unit.display()))
             })?;
-        copy(root, unit, &format!("usr/lib/systemd/system/{name}"), 0o644)?;
+        copy(root, unit, &format!("etc/systemd/system/{name}"), 0o644)?;
     }
+    for link in &spec.link_files {
+        let name = link
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| {
+                RootfsError::Input(format!("path {} has no file name", link.display()))
+            })?;
+        copy(root, link, &format!("etc/systemd/network/{name}"), 0o644)?;
+    }
+    let dropin = FirstbootDropIn
+        .render()
+        .map_err(|e| RootfsError::Template("haproxy-firstboot drop-in", e))?;
+    write(
+        root,
+        "etc/systemd/system/haproxy-firstboot.service.d/10-appliance-devices.conf",
+        dropin.as_bytes(),
+        0o644,
+    )?;
     if let Some(api) = &spec.dataplaneapi {
         copy(root, api, DATAPLANEAPI_PATH, 0o755)?;
     }

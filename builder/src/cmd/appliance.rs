@@ -39,8 +39,9 @@ pub struct Args {
     /// The haproxy-firstboot executable [default: next to this ova-builder].
     #[arg(long, value_name = "PATH")]
     pub firstboot: Option<PathBuf>,
-    /// Directory with haproxy-firstboot's systemd units [default: firstboot/systemd of this
-    /// repository, found from the current directory or this executable].
+    /// Directory with haproxy-firstboot's systemd units (*.service) and NIC names
+    /// (network/*.link) [default: firstboot/systemd of this repository, found from the current
+    /// directory or this executable].
     #[arg(long, value_name = "DIR")]
     pub units: Option<PathBuf>,
     /// The Data Plane API executable (not packaged by Debian). Without it the appliance has no
@@ -169,7 +170,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(p) => p.clone(),
         None => find_in_repository("firstboot/systemd")?,
     };
-    let units = list_units(&units_dir)?;
+    let units = list_files(&units_dir, "service", false)?;
+    let link_files = list_files(&units_dir.join("network"), "link", true)?;
     // Loaded first: a bad definition fails before minutes of work.
     let definition = super::descriptor::load_definition(args.definition.as_deref())?;
     let mut enable = Vec::new();
@@ -233,6 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             extra_packages: Vec::new(),
             firstboot,
             units: install,
+            link_files,
             enable,
             dataplaneapi: args.dataplaneapi.clone(),
             hostname: "haproxy".into(),
@@ -382,12 +385,16 @@ fn find_in_repository(rel: &str) -> anyhow::Result<PathBuf> {
     })
 }
 
-fn list_units(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut units: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("listing units in {}", dir.display()))?
+/// The files in `dir` named `*.EXT`, sorted; none when `dir` does not exist and `optional`.
+fn list_files(dir: &Path, ext: &str, optional: bool) -> anyhow::Result<Vec<PathBuf>> {
+    if optional && !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("listing {} for *.{ext}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "service"))
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
         .collect();
-    units.sort();
-    Ok(units)
+    files.sort();
+    Ok(files)
 }
