@@ -619,3 +619,49 @@ fn damaged_archives_give_reports_not_panics() {
     }
     assert!(verify(&bytes));
 }
+
+#[test]
+fn rejects_a_stream_vmdk_without_footer_and_end_of_stream_marker() {
+    // qemu-img's streamOptimized output: valid for qemu, rejected by vSphere content libraries.
+    let f = unsigned();
+    let raw = disk(f.dir.path());
+    let qemu_vmdk = f.dir.path().join("qemu.vmdk");
+    let status = Command::new("qemu-img")
+        .args([
+            "convert",
+            "-f",
+            "raw",
+            "-O",
+            "vmdk",
+            "-o",
+            "subformat=streamOptimized",
+        ])
+        .arg(&raw)
+        .arg(&qemu_vmdk)
+        .status()
+        .expect("qemu-img (package qemu-utils) must be installed");
+    assert!(status.success());
+    let qemu_bytes = std::fs::read(&qemu_vmdk).unwrap();
+    let bad = f.edited(|m| {
+        let vmdk = member(m, ".vmdk");
+        let name = vmdk.name();
+        let old_size = vmdk.data.len();
+        vmdk.data = qemu_bytes.clone();
+        vmdk.header.set_size(qemu_bytes.len() as u64);
+        vmdk.header.set_cksum();
+        fix_manifest(m, &name, &qemu_bytes);
+        edit_descriptor(m, |xml| {
+            xml.replace(
+                &format!("ovf:size=\"{old_size}\""),
+                &format!("ovf:size=\"{}\"", qemu_bytes.len()),
+            )
+        });
+    });
+    let report = rejects(
+        &bad,
+        "vmdk-header",
+        "haproxy-disk1.vmdk",
+        "end-of-stream marker",
+    );
+    assert_eq!(error_checks(&report), ["vmdk-header"]);
+}

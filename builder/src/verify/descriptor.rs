@@ -251,6 +251,7 @@ fn check_stream_descriptor(
         );
         return;
     }
+    check_stream_end(package, href, findings);
     let size = header.descriptor_size.saturating_mul(512).min(1 << 20) as usize;
     if header.descriptor_offset == 0 || size == 0 {
         return;
@@ -278,6 +279,42 @@ fn check_stream_descriptor(
             Some(href),
             format!("the embedded VMDK descriptor does not parse: {e}"),
         ),
+    }
+}
+
+/// A streamOptimized VMDK as VMware writes it ends with a footer marker, the footer (a copy of
+/// the header that holds the grain directory's offset) and the end-of-stream marker (an all-zero
+/// sector). qemu-img's streams lack them, and vSphere content libraries reject such disks, so a
+/// release must not ship one. Only the last three sectors are read: cheap for any disk size.
+fn check_stream_end(package: &Package, href: &str, findings: &mut Findings) {
+    use image::vmdk::header::{MARKER_FOOTER, SECTOR, SparseHeader};
+    let size = package.size(href).unwrap_or(0);
+    let mut tail = [0u8; 3 * SECTOR as usize];
+    let complete = size >= tail.len() as u64
+        && package
+            .read_at(href, size - tail.len() as u64, &mut tail)
+            .is_ok_and(|n| n == tail.len());
+    let (marker, rest) = tail.split_at(SECTOR as usize);
+    let (footer, eos) = rest.split_at(SECTOR as usize);
+    let marker_type = u32::from_le_bytes([marker[12], marker[13], marker[14], marker[15]]);
+    let problem = if !complete {
+        Some("it is too short to end with a footer and an end-of-stream marker")
+    } else if eos.iter().any(|&b| b != 0) {
+        Some("its last sector is not the end-of-stream marker (an all-zero sector)")
+    } else if marker_type != MARKER_FOOTER || !SparseHeader::has_magic(footer) {
+        Some("it does not end with a footer marker and footer before the end-of-stream marker")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        findings.error(
+            Check::VmdkHeader,
+            Some(href),
+            format!(
+                "streamOptimized VMDK {href}: {problem}; vSphere content libraries reject such \
+                 disks (qemu-img writes them): convert it with `ova-builder convert`"
+            ),
+        );
     }
 }
 
