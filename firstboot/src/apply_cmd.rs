@@ -10,10 +10,8 @@ use std::process::{Command, ExitCode, Stdio};
 
 use base64::Engine as _;
 use firstboot::apply::{self, ApplyError, ApplyOptions, Recovery, TxnError};
-use firstboot::config::Deployment;
-use firstboot::deployment::SysRoot;
-use firstboot::source::{self, CACERT_KEY, STATUS_KEY, Transport};
-use firstboot::{LoadError, LoadOptions, load};
+use firstboot::source::{self, CACERT_KEY, STATUS_KEY};
+use firstboot::{LoadError, load};
 
 /// Environment variable of the crash tests: abort the process (as a crash would) when the
 /// file operation after this many would run. Not for production use.
@@ -31,53 +29,16 @@ Examples:
   haproxy-firstboot apply --env ovf-env.xml --root /tmp/r  # render into a scratch root
   haproxy-firstboot apply --env ovf-env.xml --root /tmp/r --deployment frontend")]
 pub struct Args {
-    /// Read the OVF environment from this file instead of guestinfo or the CD-ROM.
-    #[arg(long, value_name = "FILE", conflicts_with = "transport")]
-    env: Option<PathBuf>,
-    /// Which transport to read: `auto` tries guestinfo, then the ISO CD-ROM.
-    #[arg(long, value_enum, default_value_t = TransportArg::Auto)]
-    transport: TransportArg,
+    #[command(flatten)]
+    source: crate::env_args::EnvArgs,
     /// Root directory to write the configuration under.
     #[arg(long, value_name = "DIR", default_value = "/")]
     root: PathBuf,
-    /// The deployment configuration; default: decided by the frontend NIC's presence
-    /// (PCI slot 224), else by the environment's adapter count, else `default`.
-    #[arg(long, value_enum)]
-    deployment: Option<DeploymentArg>,
-    /// Root of sysfs, where the NICs are looked up (for tests).
-    #[arg(long, value_name = "DIR", default_value = "/sys", hide = true)]
-    sys_root: PathBuf,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum TransportArg {
-    Auto,
-    Guestinfo,
-    Iso,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum DeploymentArg {
-    Default,
-    Frontend,
 }
 
 pub fn run(args: Args) -> ExitCode {
     let live = args.root == Path::new("/");
-    let transport = match (args.env, args.transport) {
-        (Some(path), _) => Transport::File(path),
-        (None, TransportArg::Auto) => Transport::Auto,
-        (None, TransportArg::Guestinfo) => Transport::Guestinfo,
-        (None, TransportArg::Iso) => Transport::Iso,
-    };
-    let options = LoadOptions {
-        transport,
-        deployment: args.deployment.map(|d| match d {
-            DeploymentArg::Default => Deployment::Default,
-            DeploymentArg::Frontend => Deployment::Frontend,
-        }),
-        sys_root: SysRoot(args.sys_root),
-    };
+    let options = args.source.load_options();
     let loaded = match load(&options) {
         Ok(l) => l,
         Err(e) => {

@@ -1,13 +1,10 @@
 //! `haproxy-firstboot check`: find and validate the OVF environment, print the effective
 //! configuration or every problem. Changes nothing on disk.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use firstboot::config::Deployment;
-use firstboot::deployment::SysRoot;
-use firstboot::source::{self, STATUS_KEY, Transport};
-use firstboot::{LoadError, LoadOptions, load};
+use firstboot::source::{self, STATUS_KEY};
+use firstboot::{LoadError, load};
 
 /// Validate the OVF environment and print the effective configuration (secrets masked, LB
 /// ranges as CIDRs) or every problem. Changes nothing on disk.
@@ -22,52 +19,15 @@ Examples:
   haproxy-firstboot check --env ovf-env.xml --deployment frontend
   vmtoolsd --cmd 'info-get guestinfo.ovfEnv' > env.xml && haproxy-firstboot check --env env.xml")]
 pub struct Args {
-    /// Read the OVF environment from this file instead of guestinfo or the CD-ROM.
-    #[arg(long, value_name = "FILE", conflicts_with = "transport")]
-    env: Option<PathBuf>,
-    /// Which transport to read: `auto` tries guestinfo, then the ISO CD-ROM.
-    #[arg(long, value_enum, default_value_t = TransportArg::Auto)]
-    transport: TransportArg,
-    /// The deployment configuration; default: decided by the frontend NIC's presence
-    /// (PCI slot 224), else by the environment's adapter count, else `default`.
-    #[arg(long, value_enum)]
-    deployment: Option<DeploymentArg>,
+    #[command(flatten)]
+    source: crate::env_args::EnvArgs,
     /// Publish the outcome as guestinfo.appliance.firstboot.status (no-op outside VMware).
     #[arg(long)]
     publish_status: bool,
-    /// Root of sysfs, where the NICs are looked up (for tests).
-    #[arg(long, value_name = "DIR", default_value = "/sys", hide = true)]
-    sys_root: PathBuf,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum TransportArg {
-    Auto,
-    Guestinfo,
-    Iso,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum DeploymentArg {
-    Default,
-    Frontend,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let transport = match (args.env, args.transport) {
-        (Some(path), _) => Transport::File(path),
-        (None, TransportArg::Auto) => Transport::Auto,
-        (None, TransportArg::Guestinfo) => Transport::Guestinfo,
-        (None, TransportArg::Iso) => Transport::Iso,
-    };
-    let options = LoadOptions {
-        transport,
-        deployment: args.deployment.map(|d| match d {
-            DeploymentArg::Default => Deployment::Default,
-            DeploymentArg::Frontend => Deployment::Frontend,
-        }),
-        sys_root: SysRoot(args.sys_root),
-    };
+    let options = args.source.load_options();
     match load(&options) {
         Ok(loaded) => {
             println!(

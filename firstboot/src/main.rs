@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod apply_cmd;
 mod check_cmd;
+mod env_args;
 
 /// Read the vApp properties (OVF environment), validate them, and apply the appliance's
 /// configuration.
