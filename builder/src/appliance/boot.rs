@@ -79,6 +79,8 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError
     tool::run(
         "mkfs.vfat",
         [
+            // Fixed creation times (the volume label entry); the volume id comes from -i.
+            "--invariant",
             "-C",
             "-F",
             "32",
@@ -92,7 +94,22 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError
         &env,
     )?;
 
-    let files = [
+    // The partition's content is staged as a directory tree with every time set to
+    // SOURCE_DATE_EPOCH and copied in one `mcopy -s -m`, which keeps the times of files and
+    // directories alike (directories made with `mmd` would get the build's time).
+    let tree = dir.join("esp-tree");
+    let io = |what: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| BootError::Io { what, path, source }
+    };
+    if tree.exists() {
+        std::fs::remove_dir_all(&tree).map_err(io("removing", &tree))?;
+    }
+    let entries = tree.join("loader/entries");
+    std::fs::create_dir_all(&entries).map_err(io("creating", &entries))?;
+    let efi_boot = tree.join("EFI/BOOT");
+    std::fs::create_dir_all(&efi_boot).map_err(io("creating", &efi_boot))?;
+    let texts = [
         (
             "syslinux.cfg",
             SyslinuxCfg {
@@ -100,9 +117,9 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError
             }
             .render(),
         ),
-        ("loader.conf", LoaderConf.render()),
+        ("loader/loader.conf", LoaderConf.render()),
         (
-            "appliance.conf",
+            "loader/entries/appliance.conf",
             LoaderEntry {
                 title: spec.title,
                 cmdline: spec.cmdline,
@@ -110,42 +127,42 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError
             .render(),
         ),
     ];
-    let mut rendered = Vec::new();
-    for (name, text) in files {
+    for (name, text) in texts {
         let text = text.map_err(|e| BootError::Template(name, e))?;
-        let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|source| BootError::Io {
-            what: "writing",
-            path: path.clone(),
-            source,
-        })?;
-        rendered.push(path);
+        let path = tree.join(name);
+        std::fs::write(&path, text).map_err(io("writing", &path))?;
     }
-
-    tool::run(
-        "mmd",
-        [
-            "-i",
-            &img,
-            "::/EFI",
-            "::/EFI/BOOT",
-            "::/loader",
-            "::/loader/entries",
-        ],
-        &env,
-    )?;
-    let s = |p: &Path| p.display().to_string();
     let copies = [
-        (s(spec.kernel), "::/vmlinuz"),
-        (s(spec.initrd), "::/initrd.img"),
-        (s(&rendered[0]), "::/syslinux.cfg"),
-        (SYSTEMD_BOOT_EFI.to_owned(), "::/EFI/BOOT/BOOTX64.EFI"),
-        (s(&rendered[1]), "::/loader/loader.conf"),
-        (s(&rendered[2]), "::/loader/entries/appliance.conf"),
+        (spec.kernel, "vmlinuz"),
+        (spec.initrd, "initrd.img"),
+        (Path::new(SYSTEMD_BOOT_EFI), "EFI/BOOT/BOOTX64.EFI"),
     ];
-    for (from, to) in &copies {
-        tool::run("mcopy", ["-m", "-i", &img, from, to], &env)?;
+    for (from, to) in copies {
+        std::fs::copy(from, tree.join(to)).map_err(io("copying", from))?;
     }
+    let tree_s = tree.display().to_string();
+    let at = format!("@{epoch}");
+    tool::run(
+        "find",
+        [
+            tree_s.as_str(),
+            "-exec",
+            "touch",
+            "-h",
+            "-d",
+            &at,
+            "{}",
+            "+",
+        ],
+        &[],
+    )?;
+    let mut args = vec!["-s".to_owned(), "-m".into(), "-i".into(), img.clone()];
+    for top in ["vmlinuz", "initrd.img", "syslinux.cfg", "EFI", "loader"] {
+        args.push(tree.join(top).display().to_string());
+    }
+    args.push("::/".into());
+    tool::run("mcopy", &args, &env)?;
+    let _ = std::fs::remove_dir_all(&tree);
     // ldlinux.sys + ldlinux.c32 into the root directory and the FAT boot sector.
     tool::run("syslinux", ["--install", &img], &env)?;
     Ok(())

@@ -161,6 +161,7 @@ pub fn build_root_fs(
             ("SOURCE_DATE_EPOCH", &epoch),
         ],
     )?;
+    clamp_ctimes(root, layout, &epoch, disk)?;
     // The kernel mounts it read-write at every boot: have e2fsck agree it is clean.
     tool::run(
         "e2fsck",
@@ -171,6 +172,65 @@ pub fn build_root_fs(
         ],
         &[],
     )?;
+    Ok(())
+}
+
+/// `mkfs.ext4 -d` copies each file's ctime, which is when the build touched it and cannot be
+/// set from user space, and its atime, which reading files moves: set both to
+/// SOURCE_DATE_EPOCH afterwards, in one `debugfs -w` batch (mtimes are clamped in the tree).
+fn clamp_ctimes(root: &Path, layout: &Layout, epoch: &str, disk: &Path) -> Result<(), DiskError> {
+    let mut script = format!("sif <2> ctime @{epoch}\nsif <2> atime @{epoch}\n");
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(io("listing", &dir))? {
+            let entry = entry.map_err(io("listing", &dir))?;
+            let path = entry.path();
+            let Ok(rel) = path.strip_prefix(root) else {
+                continue;
+            };
+            let rel = rel.to_string_lossy();
+            // Inside double quotes debugfs takes everything literally (backslashes in systemd unit
+            // names too) but a quote or a newline; such names do not occur in Debian.
+            if rel.contains(['"', '\n']) {
+                continue;
+            }
+            // atime too: mkfs copied it after earlier reads may have moved it.
+            script.push_str(&format!(
+                "sif \"/{rel}\" ctime @{epoch}\nsif \"/{rel}\" atime @{epoch}\n"
+            ));
+            if entry.file_type().map_err(io("stat", &path))?.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    let commands = disk.with_extension("ctimes.debugfs");
+    std::fs::write(&commands, script).map_err(io("writing", &commands))?;
+    let target = format!("{}?offset={}", disk.display(), layout.root_offset);
+    let out = tool::run(
+        "debugfs",
+        ["-w", "-f", &commands.display().to_string(), &target],
+        // The superblock's last-write time.
+        &[("E2FSPROGS_FAKE_TIME", epoch)],
+    );
+    let _ = std::fs::remove_file(&commands);
+    let out = out?;
+    // debugfs exits 0 whatever its commands did: its complaints are on stderr.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let problems: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("debugfs ") && !l.trim().is_empty())
+        .collect();
+    if !problems.is_empty() {
+        return Err(DiskError::Layout(format!(
+            "setting ctimes with debugfs: {}",
+            problems
+                .iter()
+                .take(5)
+                .copied()
+                .collect::<Vec<_>>()
+                .join("; ")
+        )));
+    }
     Ok(())
 }
 
