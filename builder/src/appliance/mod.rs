@@ -167,6 +167,8 @@ pub fn build_disk(
 
     // The disk is assembled under a temporary name and renamed when complete.
     let tmp = disk.with_extension("raw.part");
+    // A failed stage leaves no half-made disk behind.
+    let mut partial = RemoveOnDrop(Some(tmp.clone()));
     timed(Stage::Disk, progress, &mut stages, || {
         disk::create(&layout, &ids, &tmp)
     })?;
@@ -201,6 +203,7 @@ pub fn build_disk(
             .map_err(|e| format!("renaming {} to {}: {e}", tmp.display(), disk.display()))?;
         Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
     })?;
+    partial.0 = None;
     let _ = std::fs::remove_file(&esp_image);
 
     Ok(DiskReport {
@@ -211,4 +214,15 @@ pub fn build_disk(
         rootfs: info,
         stages,
     })
+}
+
+/// Removes the file at its path when dropped, unless the path was taken out.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
