@@ -121,10 +121,6 @@ struct Fstab<'a> {
 }
 
 #[derive(Template)]
-#[template(path = "appliance/haproxy-firstboot-devices.conf", escape = "none")]
-struct FirstbootDropIn;
-
-#[derive(Template)]
 #[template(path = "appliance/ssh-hostkeys.service", escape = "none")]
 struct SshHostKeysUnit;
 
@@ -241,15 +237,6 @@ fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), RootfsErro
             })?;
         copy(root, link, &format!("etc/systemd/network/{name}"), 0o644)?;
     }
-    let dropin = FirstbootDropIn
-        .render()
-        .map_err(|e| RootfsError::Template("haproxy-firstboot drop-in", e))?;
-    write(
-        root,
-        "etc/systemd/system/haproxy-firstboot.service.d/10-appliance-devices.conf",
-        dropin.as_bytes(),
-        0o644,
-    )?;
     if let Some(api) = &spec.dataplaneapi {
         copy(root, api, DATAPLANEAPI_PATH, 0o755)?;
     }
