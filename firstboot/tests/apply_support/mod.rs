@@ -2,6 +2,9 @@
 //! running `haproxy-firstboot apply` into a scratch root, and finding the real verifiers.
 #![allow(dead_code)]
 
+#[path = "../env_support/mod.rs"]
+mod env_support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -42,45 +45,12 @@ pub fn frontend_props() -> Vec<(String, String)> {
 }
 
 /// `Some(v)` sets or adds a key, `None` removes it.
-pub fn with(
-    mut props: Vec<(String, String)>,
-    overrides: &[(&str, Option<&str>)],
-) -> Vec<(String, String)> {
-    for (key, value) in overrides {
-        props.retain(|(k, _)| k != key);
-        if let Some(v) = value {
-            props.push(((*key).to_owned(), (*v).to_owned()));
-        }
-    }
-    props
-}
+pub use env_support::with;
 
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
-/// An OVF environment document as vCenter writes it.
+/// An OVF environment document as vCenter writes it, written by the crate's own (quick-xml)
+/// writer so every value is escaped.
 pub fn env_xml(props: &[(String, String)]) -> String {
-    let mut s = String::from(
-        r#"<?xml version="1.0" encoding="UTF-8"?>
-<Environment xmlns="http://schemas.dmtf.org/ovf/environment/1" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:oe="http://schemas.dmtf.org/ovf/environment/1" xmlns:ve="http://www.vmware.com/schema/ovfenv" oe:id="" ve:vCenterId="vm-1">
-  <PlatformSection><Kind>VMware ESXi</Kind><Version>8.0.3</Version><Vendor>VMware, Inc.</Vendor><Locale>en</Locale></PlatformSection>
-  <PropertySection>
-"#,
-    );
-    for (k, v) in props {
-        s.push_str(&format!(
-            "    <Property oe:key=\"{}\" oe:value=\"{}\"/>\n",
-            xml_escape(k),
-            xml_escape(v)
-        ));
-    }
-    s.push_str("  </PropertySection>\n</Environment>\n");
-    s
+    env_support::doc(props, None)
 }
 
 pub fn bin() -> PathBuf {
