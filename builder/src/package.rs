@@ -91,13 +91,25 @@ pub struct BuildReport {
 }
 
 /// Why a build failed. Nothing was left in the output directory.
+/// `{action} {path}: {source}`, without repeating the path when the image error names it
+/// already (most do: "PATH: corrupt qcow2 image: …").
+fn about_disk(action: &str, path: &Path, source: &image::ImageError) -> String {
+    let path = path.display().to_string();
+    let source = source.to_string();
+    if source.contains(&path) {
+        format!("{action}: {source}")
+    } else {
+        format!("{action} {path}: {source}")
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error(
         "output name `{0}` is not usable: it must be a bare file name (no `/`) whose member names (`NAME.ovf`, `NAME.cert`) fit a tar header: at most 95 characters"
     )]
     BadName(String),
-    #[error("cannot read the disk {path}: {source}")]
+    #[error("{}", about_disk("cannot read the disk", path, source))]
     Disk {
         path: PathBuf,
         source: image::ImageError,
@@ -106,7 +118,10 @@ pub enum BuildError {
         "the definition's disk controller needs ddb.adapterType `{0}`, which the VMDK writer does not know"
     )]
     AdapterType(String),
-    #[error("cannot convert {path} to a streamOptimized VMDK: {source}")]
+    #[error(
+        "{}",
+        about_disk("cannot convert to a streamOptimized VMDK the disk", path, source)
+    )]
     Convert {
         path: PathBuf,
         source: image::ImageError,

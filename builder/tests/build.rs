@@ -392,3 +392,21 @@ fn bad_output_names_are_refused_before_any_work() {
     assert!(stderr(&o).contains("bare file name"), "{}", stderr(&o));
     assert!(!out.exists());
 }
+
+#[test]
+fn a_missing_disk_is_named_once_with_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-disk.raw");
+    let out = dir.path().join("out");
+    let o = run(&[
+        "build",
+        "--disk",
+        missing.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert_eq!(err.matches("no-such-disk.raw").count(), 1, "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
