@@ -244,16 +244,12 @@ impl Spec {
             .map(|d| {
                 vec![
                     d.id.clone(),
-                    if d.default {
-                        "default".into()
-                    } else {
-                        String::new()
-                    },
+                    if d.default { "yes" } else { "no" }.into(),
                     d.label.clone(),
                 ]
             })
             .collect();
-        out.push_str(&table(&["ID", "", "LABEL"], &rows));
+        out.push_str(&table(&["ID", "DEFAULT", "LABEL"], &rows));
         out.push_str("\nNetworks:\n");
         let rows: Vec<Vec<String>> = self
             .networks
