@@ -10,8 +10,8 @@ use std::process::{Command, ExitCode, Stdio};
 
 use base64::Engine as _;
 use firstboot::apply::{self, ApplyError, ApplyOptions, Recovery, TxnError};
+use firstboot::load;
 use firstboot::source::{self, CACERT_KEY, STATUS_KEY};
-use firstboot::{LoadError, load};
 
 /// Environment variable of the crash tests: abort the process (as a crash would) when the
 /// file operation after this many would run. Not for production use.
@@ -42,7 +42,8 @@ pub fn run(args: Args) -> ExitCode {
     let loaded = match load(&options) {
         Ok(l) => l,
         Err(e) => {
-            report_load_error(&e);
+            crate::env_args::report_load_error(&e);
+            eprintln!("haproxy-firstboot: nothing was changed");
             return fail(live, e.exit_code(), &e.status_line());
         }
     };
@@ -151,23 +152,4 @@ fn fail(live: bool, code: u8, line: &str) -> ExitCode {
     }
     println!("haproxy-firstboot: FAILED (exit {code}): {line}");
     ExitCode::from(code)
-}
-
-fn report_load_error(e: &LoadError) {
-    match e {
-        LoadError::Invalid {
-            source_name,
-            invalid,
-            deployment,
-            deployment_reason,
-        } => {
-            eprintln!(
-                "haproxy-firstboot: the OVF environment ({source_name}; {} deployment: \
-                 {deployment_reason}) has {invalid}",
-                deployment.id()
-            );
-            eprintln!("haproxy-firstboot: nothing was changed");
-        }
-        other => eprintln!("haproxy-firstboot: {other}"),
-    }
 }

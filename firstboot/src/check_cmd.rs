@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
+use firstboot::load;
 use firstboot::source::{self, STATUS_KEY};
-use firstboot::{LoadError, load};
 
 /// Validate the OVF environment and print the effective configuration (secrets masked, LB
 /// ranges as CIDRs) or every problem. Changes nothing on disk.
@@ -57,37 +57,12 @@ pub fn run(args: Args) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            report(&e);
+            crate::env_args::report_load_error(&e);
             if args.publish_status {
                 publish(&e.status_line());
             }
             ExitCode::from(e.exit_code())
         }
-    }
-}
-
-/// Every problem (and warning) to stderr: the unit sends it to the journal and the console.
-fn report(e: &LoadError) {
-    match e {
-        LoadError::Invalid {
-            source_name,
-            invalid,
-            deployment,
-            deployment_reason,
-        } => {
-            eprintln!(
-                "haproxy-firstboot: the OVF environment ({source_name}; {} deployment: \
-                 {deployment_reason}) has {invalid}",
-                deployment.id()
-            );
-            if !invalid.warnings.is_empty() {
-                eprintln!("Warnings:");
-                for w in &invalid.warnings {
-                    eprintln!("  - {w}");
-                }
-            }
-        }
-        other => eprintln!("haproxy-firstboot: {other}"),
     }
 }
 

@@ -1,12 +1,13 @@
 //! The options `check` and `apply` share: where the OVF environment comes from and which
-//! deployment configuration applies. One definition, flattened into both commands.
+//! deployment configuration applies (one definition, flattened into both commands), and how a
+//! failed load is reported.
 
 use std::path::PathBuf;
 
-use firstboot::LoadOptions;
 use firstboot::config::Deployment;
 use firstboot::deployment::SysRoot;
 use firstboot::source::Transport;
+use firstboot::{LoadError, LoadOptions};
 
 #[derive(clap::Args, Debug)]
 pub struct EnvArgs {
@@ -54,5 +55,31 @@ impl EnvArgs {
             }),
             sys_root: SysRoot(self.sys_root),
         }
+    }
+}
+
+/// Every problem (and warning) of a failed load to stderr: the unit sends it to the journal and
+/// the console, where the administrator looks.
+pub fn report_load_error(e: &LoadError) {
+    match e {
+        LoadError::Invalid {
+            source_name,
+            invalid,
+            deployment,
+            deployment_reason,
+        } => {
+            eprintln!(
+                "haproxy-firstboot: the OVF environment ({source_name}; {} deployment: \
+                 {deployment_reason}) has {invalid}",
+                deployment.id()
+            );
+            if !invalid.warnings.is_empty() {
+                eprintln!("Warnings:");
+                for w in &invalid.warnings {
+                    eprintln!("  - {w}");
+                }
+            }
+        }
+        other => eprintln!("haproxy-firstboot: {other}"),
     }
 }
