@@ -10,19 +10,7 @@ use common::*;
 /// Builds a signed OVA and returns (dir, manifest bytes, cert file text, cert PEM used).
 fn signed(manifest: &str) -> (tempfile::TempDir, Vec<u8>, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let (key, cert) = signing_pair(dir.path(), "release", 2048);
-    let ova = build(
-        &disk(dir.path()),
-        &dir.path().join("out"),
-        &[
-            "--sign-key",
-            key.to_str().unwrap(),
-            "--sign-cert",
-            cert.to_str().unwrap(),
-            "--manifest",
-            manifest,
-        ],
-    );
+    let (ova, cert) = build_signed(dir.path(), &["--manifest", manifest]);
     let mut members = read_members(&ova);
     let mf = member(&mut members, ".mf").data.clone();
     let cert_file = String::from_utf8(member(&mut members, ".cert").data.clone()).unwrap();

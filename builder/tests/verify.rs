@@ -22,17 +22,7 @@ fn unsigned() -> Fixture {
 
 fn signed() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let (key, cert) = signing_pair(dir.path(), "release", 2048);
-    let ova = build(
-        &disk(dir.path()),
-        &dir.path().join("out"),
-        &[
-            "--sign-key",
-            key.to_str().unwrap(),
-            "--sign-cert",
-            cert.to_str().unwrap(),
-        ],
-    );
+    let (ova, _) = build_signed(dir.path(), &[]);
     Fixture { dir, ova }
 }
 

@@ -71,6 +71,21 @@ pub fn build(disk: &Path, out: &Path, extra: &[&str]) -> PathBuf {
     out.join("haproxy-v1.2.3.ova")
 }
 
+/// Builds `disk(dir)` into `dir/out`, signed with a fresh 2048-bit `release` key pair, plus
+/// `extra` arguments; returns (OVA path, signing certificate path).
+pub fn build_signed(dir: &Path, extra: &[&str]) -> (PathBuf, PathBuf) {
+    let (key, cert) = signing_pair(dir, "release", 2048);
+    let mut args = vec![
+        "--sign-key",
+        key.to_str().unwrap(),
+        "--sign-cert",
+        cert.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let ova = build(&disk(dir), &dir.join("out"), &args);
+    (ova, cert)
+}
+
 /// An RSA key and a self-signed certificate for it, written as PEM files `NAME.key`, `NAME.pem`.
 pub fn signing_pair(dir: &Path, name: &str, bits: u32) -> (PathBuf, PathBuf) {
     let rsa = Rsa::generate(bits).unwrap();
