@@ -7,7 +7,6 @@ use std::net::Ipv4Addr;
 use ipnetwork::Ipv4Network;
 
 use crate::config::{Addressing, Deployment, Secret, ValidatedConfig};
-use crate::tls::{CaOrigin, TlsMaterial};
 
 fn net(s: &str) -> Ipv4Network {
     s.parse().unwrap()
@@ -61,37 +60,5 @@ pub fn frontend_static() -> ValidatedConfig {
         root_password: Secret("root-password-2".into()),
         permit_root_login: false,
         ca: None,
-    }
-}
-
-/// Default configuration with DHCP on both NICs.
-pub fn default_dhcp() -> ValidatedConfig {
-    ValidatedConfig {
-        deployment: Deployment::Default,
-        hostname: "haproxy.local".into(),
-        nameservers: vec![ip("1.1.1.1"), ip("1.0.0.1")],
-        management: Addressing::Dhcp,
-        workload: Addressing::Dhcp,
-        additional_workload_networks: vec![],
-        frontend: None,
-        lb_ranges: vec![net("172.16.5.0/24")],
-        dataplane_port: 8443,
-        haproxy_user: "admin".into(),
-        haproxy_password: Secret("dataplane-secret".into()),
-        root_password: Secret("root-secret".into()),
-        permit_root_login: true,
-        ca: None,
-    }
-}
-
-/// Placeholder TLS material (render copies it verbatim).
-pub fn placeholder_tls() -> TlsMaterial {
-    TlsMaterial {
-        ca_cert_pem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n".into(),
-        ca_key_pem: "-----BEGIN PRIVATE KEY-----\nCAKEY\n-----END PRIVATE KEY-----\n".into(),
-        server_cert_pem: "-----BEGIN CERTIFICATE-----\nSERVER\n-----END CERTIFICATE-----\n".into(),
-        server_key_pem: "-----BEGIN PRIVATE KEY-----\nSERVERKEY\n-----END PRIVATE KEY-----\n"
-            .into(),
-        ca_origin: CaOrigin::Generated,
     }
 }

@@ -120,5 +120,3 @@ pub fn render(cfg: &ValidatedConfig, inputs: &Inputs<'_>) -> Result<Rendered, Re
 
 #[cfg(test)]
 pub(crate) mod fixtures;
-#[cfg(test)]
-mod golden_tests;
