@@ -1,1 +1,118 @@
 //! Shared helpers for the cross-crate end-to-end tests in this directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// A workspace binary built by `cargo build --workspace --bins` (scripts/test does that first),
+/// found beside the running test executable (`target/<profile>/deps/test` → `target/<profile>/`).
+pub fn target_bin(name: &str) -> PathBuf {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.parent().map(|d| d.join(name)));
+    let candidates = [
+        beside,
+        std::env::var_os("CARGO_TARGET_DIR").map(|d| PathBuf::from(d).join("debug").join(name)),
+        Some(workspace().join("target/debug").join(name)),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!("{name} is not built: run `cargo build --workspace --bins` first")
+        })
+}
+
+/// A Go program that `scripts/install-deps` builds into `.tools/bin/` from the pins in
+/// `scripts/deps/go.tools`. Missing: a failure in CI, a skip (said on stderr) elsewhere.
+pub fn go_tool(name: &str) -> Option<PathBuf> {
+    let path = workspace().join(".tools/bin").join(name);
+    if path.is_file() {
+        return Some(path);
+    }
+    missing(&format!(
+        "{} (bash scripts/install-deps builds it from scripts/deps/go.tools)",
+        path.display()
+    ));
+    None
+}
+
+/// The machine's Go (not Debian's golang-go): on PATH, else where its installer puts it.
+pub fn go() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("go"))
+            .find(|g| g.is_file())
+    });
+    if let Some(go) = on_path.or_else(|| {
+        [
+            PathBuf::from("/usr/local/go/bin/go"),
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join("go/bin/go"),
+        ]
+        .into_iter()
+        .find(|g| g.is_file())
+    }) {
+        return Some(go);
+    }
+    missing("Go 1.26 (go on PATH or /usr/local/go/bin/go)");
+    None
+}
+
+/// Reports a missing prerequisite: a panic in CI (where everything must be installed), a
+/// skip said on stderr elsewhere.
+pub fn missing(what: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("missing {what}: CI must have it");
+    }
+    eprintln!("SKIPPED: missing {what}");
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A CA (certificate, key) in PEM, as an administrator makes one with the openssl CLI.
+pub fn make_ca(dir: &Path, subject: &str) -> (String, String) {
+    let key = dir.join("ca.key");
+    let crt = dir.join("ca.crt");
+    run_ok(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-days", "30", "-subj", subject])
+            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&crt),
+    );
+    let read =
+        |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (read(&crt), read(&key))
+}

@@ -4,87 +4,28 @@
 //! property mapping of test values: no errors, no warnings, 2 NICs for `default` and 3 for
 //! `frontend`.
 //!
-//! The harness (`tests/govmomi/main.go`) is built with Debian's Go in GOPATH mode against
-//! `/usr/share/gocode` (packages `golang-go`, `golang-github-vmware-govmomi-dev`, listed in
-//! `scripts/deps/ova.apt`). `ova-builder` must be built first (`scripts/test` runs `cargo build
-//! --workspace --bins` before the tests).
+//! The harness (`tests/govmomi/main.go`) is a package of the Go module in `tests/govmomi`, whose
+//! go.mod and go.sum pin govmomi (the version `scripts/deps/go.tools` names); it is built with
+//! the machine's Go from the module cache that `scripts/install-deps` filled. `ova-builder` must
+//! be built first (`scripts/test` runs `cargo build --workspace --bins` before the tests).
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GOPATH: &str = "/usr/share/gocode";
+use e2e::target_bin;
 
-/// The workspace's target directory, found from this test's own executable
-/// (`target/debug/deps/ova_govmomi-HASH`).
-fn target_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    let exe = std::env::current_exe().unwrap();
-    exe.ancestors()
-        .nth(3)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
-
-fn ova_builder() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // `target/<profile>/deps/test` → `target/<profile>/ova-builder`.
-    let beside = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|p| p.join("ova-builder"));
-    let candidates = [
-        beside,
-        Some(target_dir().join("debug/ova-builder")),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/ova-builder")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!("ova-builder is not built: run `cargo build --workspace --bins` first")
-        })
-}
-
-/// Whether Go and govmomi are installed; in CI their absence fails the test.
-fn have_go() -> bool {
-    let go = Command::new("go").arg("version").output().is_ok();
-    let govmomi = Path::new(GOPATH)
-        .join("src/github.com/vmware/govmomi/simulator")
-        .is_dir();
-    if go && govmomi {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "golang-go and golang-github-vmware-govmomi-dev are required in CI \
-             (scripts/deps/ova.apt; bash scripts/install-deps installs them)"
-        );
-    }
-    eprintln!("skipping: Go or govmomi (/usr/share/gocode) is not installed");
-    false
-}
-
-/// Builds the Go harness; returns its path.
-fn build_harness() -> PathBuf {
-    let work = target_dir().join("govmomi-harness");
-    std::fs::create_dir_all(&work).unwrap();
+/// Builds the Go harness into `work`; returns its path, or `None` (skipped) without Go outside CI.
+fn build_harness(work: &Path) -> Option<PathBuf> {
+    let go = e2e::go()?;
     let out = work.join("ova-govmomi");
-    let o = Command::new("go")
-        .args(["build", "-o"])
+    let o = Command::new(go)
+        .args(["build", "-trimpath", "-o"])
         .arg(&out)
         .arg(".")
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("govmomi"))
-        .env("GO111MODULE", "off")
-        .env("GOPATH", GOPATH)
-        .env("GOCACHE", work.join("cache"))
-        .env("GOFLAGS", "")
-        .env("GOPROXY", "off")
-        .env("GOENV", "off")
-        .env_remove("GOROOT")
+        // The pinned modules only: go.sum must already have them, nothing is re-resolved.
+        .env("GOFLAGS", "-mod=readonly")
         .output()
         .unwrap();
     assert!(
@@ -92,7 +33,7 @@ fn build_harness() -> PathBuf {
         "go build of tests/govmomi failed:\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    out
+    Some(out)
 }
 
 /// A small raw disk with some data in it.
@@ -141,12 +82,11 @@ fn run(cmd: &mut Command) -> std::process::Output {
 
 #[test]
 fn govmomi_imports_the_ova_for_both_deployment_options() {
-    if !have_go() {
-        return;
-    }
-    let builder = ova_builder();
-    let harness = build_harness();
     let dir = tempfile::tempdir().unwrap();
+    let Some(harness) = build_harness(dir.path()) else {
+        return;
+    };
+    let builder = target_bin("ova-builder");
     let out = dir.path().join("out");
     run(Command::new(&builder)
         .args(["build", "--version", "1.2.3", "--disk"])

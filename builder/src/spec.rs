@@ -77,6 +77,8 @@ pub struct PropertySpec {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Spec {
     pub name: Option<String>,
+    /// The virtual system's annotation (vSphere shows it as the VM's notes).
+    pub annotation: Option<String>,
     pub product: Option<String>,
     pub version: Option<String>,
     pub deployment_options: Vec<DeploymentSpec>,
@@ -115,9 +117,10 @@ impl Spec {
             })
             .collect();
         let mut properties = Vec::new();
-        let (mut name, mut product, mut version) = (None, None, None);
+        let (mut name, mut product, mut version, mut annotation) = (None, None, None, None);
         if let Some(vs) = &envelope.virtual_system {
             name = vs.name.clone();
+            annotation = vs.annotation_section.as_ref().map(|a| a.annotation.clone());
             for section in &vs.product_sections {
                 if product.is_none() {
                     product = section.product.clone();
@@ -145,6 +148,7 @@ impl Spec {
         }
         Spec {
             name,
+            annotation,
             product,
             version,
             deployment_options,
@@ -219,6 +223,7 @@ impl Spec {
             ip_protocol: "IPv4".into(),
             property_mapping,
             network_mapping,
+            annotation: self.annotation.clone().filter(|a| !a.is_empty()),
             mark_as_template: false,
             power_on: false,
             inject_ovf_env: false,
@@ -379,6 +384,9 @@ pub struct GovcOptions {
     pub ip_protocol: String,
     pub property_mapping: Vec<KeyValue>,
     pub network_mapping: Vec<NetworkMapping>,
+    /// As govc: present only when the descriptor has a non-empty annotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotation: Option<String>,
     pub mark_as_template: bool,
     pub power_on: bool,
     pub inject_ovf_env: bool,

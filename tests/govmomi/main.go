@@ -7,8 +7,8 @@
 // then imports the VM (ImportVApp, uploading the disk through the NFC lease as govc does)
 // and counts its NICs. Any error, warning or unexpected count fails the run.
 //
-// Built with Debian's Go in GOPATH mode against /usr/share/gocode
-// (golang-github-vmware-govmomi-dev); see tests/ova_govmomi.rs.
+// A package of the Go module in this directory, which pins govmomi (go.mod); built with the
+// machine's Go by tests/ova_govmomi.rs.
 //
 // Usage: ova-govmomi -ova FILE.ova -options OPTIONS.json -expect default=2,frontend=3
 package main
@@ -280,7 +280,7 @@ func run(ovaPath, optionsPath string, expect map[string]int) (*Report, error) {
 					Network: network.Reference(),
 				})
 			}
-			spec, err := manager.CreateImportSpec(ctx, string(desc), pool, ds, cisp)
+			spec, err := manager.CreateImportSpec(ctx, string(desc), pool, ds, &cisp)
 			if err != nil {
 				return fmt.Errorf("CreateImportSpec(%s): %v", conf.ID, err)
 			}

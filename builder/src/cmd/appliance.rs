@@ -23,6 +23,9 @@ Examples:
   # By hand, with a Data Plane API binary, keeping the raw disk:
   ova-builder appliance --out dist --version 1.2.3 --dataplaneapi ./dataplaneapi --raw
 
+  # Explicitly without the Data Plane API (the Supervisor cannot program such an appliance):
+  ova-builder appliance --out dist --no-dataplaneapi
+
   # Only the bootable raw disk, timings as JSON:
   ova-builder appliance --out /tmp/a --no-ova --raw --json";
 
@@ -44,10 +47,13 @@ pub struct Args {
     /// directory or this executable].
     #[arg(long, value_name = "DIR")]
     pub units: Option<PathBuf>,
-    /// The Data Plane API executable (not packaged by Debian). Without it the appliance has no
-    /// Data Plane API.
-    #[arg(long, value_name = "PATH")]
+    /// The Data Plane API executable (not packaged by Debian) [default: .tools/bin/dataplaneapi
+    /// of this repository, which scripts/install-deps builds from scripts/deps/go.tools].
+    #[arg(long, value_name = "PATH", conflicts_with = "no_dataplaneapi")]
     pub dataplaneapi: Option<PathBuf>,
+    /// Build the appliance without the Data Plane API (the Supervisor cannot program it).
+    #[arg(long)]
+    pub no_dataplaneapi: bool,
     /// Appliance definition for the OVF descriptor [default: the built-in HAProxy appliance].
     #[arg(long, value_name = "PATH")]
     pub definition: Option<PathBuf>,
@@ -153,7 +159,8 @@ struct Report<'a> {
     version: &'a str,
     ova: Option<PathBuf>,
     raw_disk: Option<PathBuf>,
-    dataplaneapi: bool,
+    /// The Data Plane API the appliance includes; null without one.
+    dataplaneapi: Option<&'a DataPlaneApi>,
     disk: &'a DiskReport,
     stages: Vec<StageTime>,
     total_seconds: f64,
@@ -168,9 +175,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let units_dir = match &args.units {
         Some(p) => p.clone(),
-        None => find_in_repository("firstboot/systemd")?,
+        None => find_in_repository("firstboot/systemd", Path::is_dir)?,
     };
     let units = list_files(&units_dir, "service", false)?;
+    let dataplaneapi = choose_dataplaneapi(&args)?;
     let link_files = list_files(&units_dir.join("network"), "link", true)?;
     // Loaded first: a bad definition fails before minutes of work.
     let definition = super::descriptor::load_definition(args.definition.as_deref())?;
@@ -181,7 +189,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if name.starts_with("dataplaneapi") && args.dataplaneapi.is_none() {
+        if name.starts_with("dataplaneapi") && dataplaneapi.is_none() {
             continue;
         }
         enable.push(name);
@@ -189,12 +197,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if !enable.iter().any(|u| u == "haproxy-firstboot.service") {
         anyhow::bail!("{} has no haproxy-firstboot.service", units_dir.display());
-    }
-    if args.dataplaneapi.is_none() {
-        eprintln!(
-            "note: no --dataplaneapi given: this appliance has NO HAProxy Data Plane API \
-             (the Supervisor cannot program it); pass --dataplaneapi PATH to include it"
-        );
     }
     let from_env = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(v) if !v.trim().is_empty() => Some(v.trim().parse::<u64>().with_context(|| {
@@ -237,7 +239,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             units: install,
             link_files,
             enable,
-            dataplaneapi: args.dataplaneapi.clone(),
+            dataplaneapi: dataplaneapi.as_ref().map(|d| d.path.clone()),
             hostname: "haproxy".into(),
             source_date_epoch: epoch,
         },
@@ -280,7 +282,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         version: &args.version,
         ova,
         raw_disk: keep_raw.then(|| raw.clone()),
-        dataplaneapi: args.dataplaneapi.is_some(),
+        dataplaneapi: dataplaneapi.as_ref(),
         disk: &disk,
         stages,
         total_seconds: started.elapsed().as_secs_f64(),
@@ -344,6 +346,63 @@ fn package_ova(
     Ok(report.ova)
 }
 
+/// The Data Plane API executable going into the appliance.
+#[derive(serde::Serialize)]
+struct DataPlaneApi {
+    path: PathBuf,
+    /// The first line of `dataplaneapi --version` ("unknown" when it prints nothing).
+    version: String,
+}
+
+/// `--dataplaneapi PATH`, else `.tools/bin/dataplaneapi` of this repository; none with
+/// `--no-dataplaneapi` or when there is no default binary (both said on stderr).
+fn choose_dataplaneapi(args: &Args) -> anyhow::Result<Option<DataPlaneApi>> {
+    const NONE: &str =
+        "this appliance has NO HAProxy Data Plane API (the Supervisor cannot program it)";
+    if args.no_dataplaneapi {
+        eprintln!("note: --no-dataplaneapi: {NONE}");
+        return Ok(None);
+    }
+    let path = match &args.dataplaneapi {
+        Some(p) => p.clone(),
+        None => match find_in_repository(".tools/bin/dataplaneapi", Path::is_file) {
+            Ok(p) => p,
+            Err(_) => {
+                eprintln!(
+                    "note: no .tools/bin/dataplaneapi (scripts/install-deps builds it from \
+                     scripts/deps/go.tools when the Go module proxy serves it) and no \
+                     --dataplaneapi PATH: {NONE}; pass --no-dataplaneapi to say so explicitly"
+                );
+                return Ok(None);
+            }
+        },
+    };
+    let version = dataplaneapi_version(&path)?;
+    eprintln!("Data Plane API: {} ({version})", path.display());
+    Ok(Some(DataPlaneApi { path, version }))
+}
+
+/// Runs `PATH --version`: proves the file is an executable for this machine before minutes of
+/// work, and names the version for the report.
+fn dataplaneapi_version(path: &Path) -> anyhow::Result<String> {
+    let out = std::process::Command::new(path)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("running {} --version", path.display()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "{} --version failed ({}): {}",
+            path.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().map(str::trim).find(|l| !l.is_empty());
+    Ok(first.unwrap_or("unknown").chars().take(200).collect())
+}
+
 fn ensure_root() -> anyhow::Result<()> {
     use std::os::unix::fs::MetadataExt;
     // /proc/self belongs to the effective user of this process.
@@ -373,12 +432,12 @@ fn beside_this_program(name: &str) -> anyhow::Result<PathBuf> {
 
 /// `rel` in this repository: under the current directory, or above this executable
 /// (target/<profile>/ova-builder).
-fn find_in_repository(rel: &str) -> anyhow::Result<PathBuf> {
+fn find_in_repository(rel: &str, kind: fn(&Path) -> bool) -> anyhow::Result<PathBuf> {
     let mut candidates = vec![PathBuf::from(rel)];
     if let Ok(exe) = std::env::current_exe() {
         candidates.extend(exe.ancestors().skip(1).take(4).map(|dir| dir.join(rel)));
     }
-    candidates.into_iter().find(|p| p.is_dir()).ok_or_else(|| {
+    candidates.into_iter().find(|p| kind(p)).ok_or_else(|| {
         anyhow::anyhow!(
             "{rel} was not found in the current directory or above this executable: pass its path"
         )
