@@ -104,7 +104,7 @@ pub fn make_ca(dir: &Path, subject: &str) -> (String, String) {
                 "-pkeyopt",
                 "ec_paramgen_curve:P-256",
             ])
-            .args(["-nodes", "-days", "30", "-subj", subject])
+            .args(["-nodes", "-days", "365", "-subj", subject])
             .args(["-addext", "basicConstraints=critical,CA:TRUE"])
             .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
             .arg("-keyout")

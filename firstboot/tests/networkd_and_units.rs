@@ -124,17 +124,18 @@ done
 echo "=== addr"; ip -4 -br addr
 echo "=== rule"; ip rule
 echo "=== route"; ip -4 route show table all
-echo "=== get"; ip route get "$PROBE"
+echo "$PROBES" | tr ';' '\n' | while read -r probe; do echo "=== get $probe"; ip route get $probe; done
 kill $pid
 "#;
 
 /// Applies `props` into a scratch root and runs networkd on its files in a namespace;
-/// returns the namespace's addresses, rules and routes (`None` when skipped).
+/// returns the namespace's addresses, rules and routes, and the kernel's answer to
+/// `ip route get PROBE` for each probe (`None` when skipped).
 fn networkd_state(
     props: &[(String, String)],
     deployment: &str,
     want_local: &str,
-    probe: &str,
+    probes: &[&str],
     wait_table: &str,
 ) -> Option<String> {
     let networkd = Path::new("/lib/systemd/systemd-networkd");
@@ -159,7 +160,7 @@ fn networkd_state(
         .env("NETDIR", root.join("etc/systemd/network"))
         .env("LOG", dir.path().join("networkd.log"))
         .env("WANT_LOCAL", want_local)
-        .env("PROBE", probe)
+        .env("PROBES", probes.join(";"))
         .env("WAIT_TABLE", wait_table)
         .output()
         .unwrap();
@@ -197,7 +198,16 @@ fn networkd_reads_the_generated_files_frontend() {
         &props,
         "frontend",
         "192.168.100.64/26",
-        "192.168.100.77",
+        &[
+            "192.168.100.77",
+            // Replies from a VIP to clients on an additional workload network and on the
+            // workload network: through the VIP's own NIC (frontend), never the workload NIC,
+            // or a router with strict reverse-path filtering drops them.
+            "10.20.0.5 from 192.168.100.77",
+            "192.168.10.50 from 192.168.100.77",
+            // The workload NIC's own traffic to those networks stays on the workload NIC.
+            "10.20.0.5 from 192.168.10.2",
+        ],
         "3",
     ) else {
         return;
@@ -212,9 +222,9 @@ fn networkd_reads_the_generated_files_frontend() {
             // policy rules
             "100:\tfrom 192.168.10.2 lookup 2",
             "100:\tfrom 192.168.100.2 lookup 3",
+            "150:\tfrom 192.168.100.64/26 lookup 3",
             "200:\tfrom all to 10.20.0.0/16 lookup 2",
             "200:\tfrom all to 10.30.0.0/24 lookup 2",
-            "300:\tfrom 192.168.100.64/26 lookup 3",
             // tables
             "default via 192.168.10.1 dev workload table 2",
             "192.168.10.0/24 dev workload table 2",
@@ -225,6 +235,9 @@ fn networkd_reads_the_generated_files_frontend() {
             // AnyIP
             "local 192.168.100.64/26 dev lo table local",
             "local 192.168.100.77 dev lo table local",
+            "10.20.0.5 from 192.168.100.77 via 192.168.100.1 dev frontend table 3",
+            "192.168.10.50 from 192.168.100.77 via 192.168.100.1 dev frontend table 3",
+            "10.20.0.5 from 192.168.10.2 via 192.168.10.1 dev workload table 2",
         ],
     );
 }
@@ -235,7 +248,11 @@ fn networkd_reads_the_generated_files_default() {
         &default_props(),
         "default",
         "192.168.10.128/27",
-        "192.168.10.140",
+        &[
+            "192.168.10.140",
+            "10.20.0.5 from 192.168.10.140",
+            "172.16.5.5 from 192.168.10.140",
+        ],
         "2",
     ) else {
         return;
@@ -246,14 +263,17 @@ fn networkd_reads_the_generated_files_default() {
             "management@management-p UP             192.168.0.2/24",
             "workload@workload-p UP             192.168.10.2/24",
             "100:\tfrom 192.168.10.2 lookup 2",
+            "150:\tfrom 192.168.10.64/26 lookup 2",
+            "150:\tfrom 192.168.10.128/27 lookup 2",
             "200:\tfrom all to 10.20.0.0/16 lookup 2",
-            "300:\tfrom 192.168.10.64/26 lookup 2",
-            "300:\tfrom 192.168.10.128/27 lookup 2",
             "default via 192.168.10.1 dev workload table 2",
             "default via 192.168.0.1 dev management proto static",
             "local 192.168.10.64/26 dev lo table local",
             "local 192.168.10.128/27 dev lo table local",
             "local 192.168.10.140 dev lo table local",
+            // Replies from a VIP leave by the workload NIC, to any client.
+            "10.20.0.5 from 192.168.10.140 via 192.168.10.1 dev workload table 2",
+            "172.16.5.5 from 192.168.10.140 via 192.168.10.1 dev workload table 2",
         ],
     );
     assert!(!state.contains("lookup 3"), "{state}");

@@ -8,9 +8,9 @@
 //!   route via its own gateway; a rule `from <its address>` (static addressing) sends traffic
 //!   sourced from that NIC through its table; DHCP leases install their gateway into that
 //!   table (`[DHCPv4] RouteTable=`) instead of main;
-//! - `to <cidr>` rules send the additional workload networks through the workload table;
 //! - `from <LB range>` rules send replies from the virtual IPs through the table of the network
-//!   the VIPs live on (frontend in the frontend configuration, else workload);
+//!   the VIPs live on (frontend in the frontend configuration, else workload), ahead of
+//! - `to <cidr>` rules, which send the additional workload networks through the workload table;
 //! - a `local` route per LB range on `lo` (AnyIP).
 
 use std::net::Ipv4Addr;
@@ -21,11 +21,15 @@ use ipnetwork::Ipv4Network;
 use super::RenderedFile;
 use crate::config::{Addressing, Deployment, ValidatedConfig};
 
-/// Rule priorities: `from <NIC address>` first, then `to <additional network>`, then
-/// `from <LB range>`; all before the main table's rule (32766).
+/// Rule priorities: `from <NIC address>` first, then `from <LB range>`, then
+/// `to <additional network>`; all before the main table's rule (32766). A reply from a virtual
+/// IP must leave by the VIP's own NIC whoever the client is: were `to <additional network>`
+/// first, in the frontend configuration a reply from a frontend VIP to a client on an
+/// additional workload network would leave by the workload NIC, and a router with strict
+/// reverse-path filtering drops it (the connection hangs in SYN-RECV).
 const PRIO_FROM_ADDRESS: u32 = 100;
+const PRIO_FROM_RANGE: u32 = 150;
 const PRIO_TO_NETWORK: u32 = 200;
-const PRIO_FROM_RANGE: u32 = 300;
 
 /// The appliance's NICs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
