@@ -4,7 +4,7 @@
 //! Pure crypto, no file I/O: the apply step reads what is on disk into [`ExistingTls`] and
 //! writes what [`resolve`] returns. Reuse rules make re-runs idempotent:
 //! - a supplied CA is used as given (already repaired and checked by validation);
-//! - without one, a valid CA already on disk (key matches, CA:TRUE) is kept, else a new
+//! - without one, a valid CA already on disk (key matches, CA:TRUE, unexpired) is kept, else a new
 //!   self-signed RSA 2048 CA is generated (RSA 2048, like the reference's `openssl req -x509
 //!   -newkey rsa:2048`, because every client of the appliance accepts it);
 //! - the server certificate is kept while it is signed by that CA, carries exactly the wanted
@@ -212,7 +212,9 @@ fn keep_ca(existing: &ExistingTls) -> Option<(String, String)> {
         .next()?;
     let key = PKey::private_key_from_pem(key_pem.as_bytes()).ok()?;
     let public = cert.public_key().ok()?;
-    (public.public_eq(&key) && crate::pem::is_ca(&cert))
+    // An expired CA could only sign born-expired certificates: generate a new one instead.
+    let unexpired = cert.not_after() > Asn1Time::days_from_now(0).ok()?;
+    (public.public_eq(&key) && crate::pem::is_ca(&cert) && unexpired)
         .then(|| (cert_pem.clone(), key_pem.clone()))
 }
 
