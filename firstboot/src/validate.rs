@@ -368,7 +368,7 @@ impl Validator<'_> {
             self.problem(
                 HOSTNAME,
                 format!(
-                    "\"{h}\" is already in /etc/hosts (for 127.0.0.1 or ::1); expected the \
+                    "\"{h}\" is already in /etc/hosts for a loopback or multicast address; expected the \
                      appliance's own name, e.g. haproxy.local"
                 ),
             );
@@ -1094,70 +1094,17 @@ impl Validator<'_> {
 }
 
 impl Validator<'_> {
-    /// Whether the supplied CA can sign a server certificate clients accept now: valid now,
-    /// allowed to sign certificates, a key of acceptable strength. Every failure is reported;
-    /// a CA that ends within the renewal window is a warning.
+    /// Whether the supplied CA can sign a server certificate clients accept now. Every reason
+    /// it cannot is reported; a CA that ends within the renewal window is a warning.
     fn ca_signing_rules(&mut self, ca_cert: &X509) -> bool {
         let subject = pem::subject(ca_cert);
-        let mut ok = true;
-        let mut refuse = |v: &mut Self, message: String| {
-            ok = false;
-            v.problem(CA_CERT, format!("the certificate ({subject}) {message}"));
-        };
-        let (Ok(now), Ok(renew_at)) = (
-            Asn1Time::days_from_now(0),
-            Asn1Time::days_from_now(tls::RENEW_BEFORE_DAYS),
-        ) else {
-            refuse(
-                self,
-                "cannot be checked: the current time is unavailable".into(),
-            );
-            return false;
-        };
-        if ca_cert.not_after() < now {
-            refuse(
-                self,
-                format!(
-                    "expired on {}; expected a CA certificate that is valid now (every server \
-                     certificate it signs would be born expired)",
-                    ca_cert.not_after()
-                ),
-            );
-        } else if ca_cert.not_before() > now {
-            refuse(
-                self,
-                format!(
-                    "is not valid before {}; expected a CA certificate that is valid now (check \
-                     the clocks of the machine that made it and of the ESXi host)",
-                    ca_cert.not_before()
-                ),
-            );
+        let refusals = ca_refusals(ca_cert);
+        for r in &refusals {
+            self.problem(CA_CERT, format!("the certificate ({subject}) {r}"));
         }
-        // No keyUsage extension means no restriction (RFC 5280 4.2.1.3).
-        if ca_cert
-            .key_usage()
-            .is_some_and(|ku| !ku.contains(X509KeyUsage::KEY_CERT_SIGN))
-        {
-            refuse(
-                self,
-                "has a keyUsage extension without keyCertSign; expected a CA certificate \
-                 allowed to sign certificates"
-                    .into(),
-            );
-        }
-        let key_rule = "expected an RSA key of at least 2048 bits or an EC key";
-        match ca_cert.public_key() {
-            Ok(k) if k.id() == Id::DSA => refuse(self, format!("has a DSA key; {key_rule}")),
-            Ok(k) if matches!(k.id(), Id::RSA | Id::RSA_PSS) && k.bits() < 2048 => {
-                refuse(self, format!("has a {}-bit RSA key; {key_rule}", k.bits()));
-            }
-            Ok(_) => {}
-            Err(_) => refuse(
-                self,
-                format!("has a public key OpenSSL cannot read; {key_rule}"),
-            ),
-        }
-        if ok && ca_cert.not_after() < renew_at {
+        let ends_soon = Asn1Time::days_from_now(tls::RENEW_BEFORE_DAYS)
+            .is_ok_and(|renew_at| ca_cert.not_after() < renew_at);
+        if refusals.is_empty() && ends_soon {
             self.warn(
                 CA_CERT,
                 format!(
@@ -1168,8 +1115,49 @@ impl Validator<'_> {
                 ),
             );
         }
-        ok
+        refusals.is_empty()
     }
+}
+
+/// Why a CA certificate cannot sign the server certificate: not valid now, not allowed to sign
+/// certificates, or a key too weak. Each reason follows "the certificate (subject) ".
+fn ca_refusals(ca_cert: &X509) -> Vec<String> {
+    let mut out = Vec::new();
+    match Asn1Time::days_from_now(0) {
+        Ok(now) if ca_cert.not_after() < now => out.push(format!(
+            "expired on {}; expected a CA certificate that is valid now (every server \
+             certificate it signs would be born expired)",
+            ca_cert.not_after()
+        )),
+        Ok(now) if ca_cert.not_before() > now => out.push(format!(
+            "is not valid before {}; expected a CA certificate that is valid now (check the \
+             clocks of the machine that made it and of the ESXi host)",
+            ca_cert.not_before()
+        )),
+        Ok(_) => {}
+        Err(_) => out.push("cannot be checked: the current time is unavailable".to_owned()),
+    }
+    // No keyUsage extension means no restriction (RFC 5280 4.2.1.3).
+    if ca_cert
+        .key_usage()
+        .is_some_and(|ku| !ku.contains(X509KeyUsage::KEY_CERT_SIGN))
+    {
+        out.push(
+            "has a keyUsage extension without keyCertSign; expected a CA certificate allowed \
+             to sign certificates"
+                .to_owned(),
+        );
+    }
+    let key_rule = "expected an RSA key of at least 2048 bits or an EC key";
+    match ca_cert.public_key() {
+        Ok(k) if k.id() == Id::DSA => out.push(format!("has a DSA key; {key_rule}")),
+        Ok(k) if matches!(k.id(), Id::RSA | Id::RSA_PSS) && k.bits() < 2048 => {
+            out.push(format!("has a {}-bit RSA key; {key_rule}", k.bits()));
+        }
+        Ok(_) => {}
+        Err(_) => out.push(format!("has a public key OpenSSL cannot read; {key_rule}")),
+    }
+    out
 }
 
 fn addressing(iface: &Iface) -> Addressing {

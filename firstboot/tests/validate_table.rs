@@ -942,7 +942,7 @@ fn hardening_cases() -> Vec<Case> {
             D,
             &[("network.hostname", Some("localhost"))],
             &[
-                "Host Name (network.hostname): \"localhost\" is already in /etc/hosts (for 127.0.0.1 or ::1); expected the appliance's own name, e.g. haproxy.local",
+                "Host Name (network.hostname): \"localhost\" is already in /etc/hosts for a loopback or multicast address; expected the appliance's own name, e.g. haproxy.local",
             ],
         ),
         case(
@@ -950,7 +950,7 @@ fn hardening_cases() -> Vec<Case> {
             D,
             &[("network.hostname", Some("Localhost"))],
             &[
-                "Host Name (network.hostname): \"Localhost\" is already in /etc/hosts (for 127.0.0.1 or ::1); expected the appliance's own name, e.g. haproxy.local",
+                "Host Name (network.hostname): \"Localhost\" is already in /etc/hosts for a loopback or multicast address; expected the appliance's own name, e.g. haproxy.local",
             ],
         ),
         case(
@@ -958,7 +958,7 @@ fn hardening_cases() -> Vec<Case> {
             D,
             &[("network.hostname", Some("ip6-loopback"))],
             &[
-                "Host Name (network.hostname): \"ip6-loopback\" is already in /etc/hosts (for 127.0.0.1 or ::1); expected the appliance's own name, e.g. haproxy.local",
+                "Host Name (network.hostname): \"ip6-loopback\" is already in /etc/hosts for a loopback or multicast address; expected the appliance's own name, e.g. haproxy.local",
             ],
         ),
         case(
