@@ -368,8 +368,8 @@ impl Validator<'_> {
             self.problem(
                 HOSTNAME,
                 format!(
-                    "\"{h}\" is already in /etc/hosts for a loopback or multicast address; expected the \
-                     appliance's own name, e.g. haproxy.local"
+                    "\"{h}\" is already in /etc/hosts for a loopback or multicast address; \
+                     expected the appliance's own name, e.g. haproxy.local"
                 ),
             );
             None
