@@ -17,7 +17,7 @@ use foreign_types::ForeignTypeRef as _;
 use openssl::ec::EcKey;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
-use openssl::x509::X509;
+use openssl::x509::{X509, X509Ref};
 
 /// One PEM block found in the input: its label and decoded body.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,7 +232,7 @@ fn first_reason(e: &openssl::error::ErrorStack) -> String {
 }
 
 /// Subject of a certificate in one line, for messages.
-pub fn subject(cert: &X509) -> String {
+pub fn subject(cert: &X509Ref) -> String {
     cert.subject_name()
         .entries()
         .filter_map(|e| {

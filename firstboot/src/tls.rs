@@ -4,12 +4,13 @@
 //! Pure crypto, no file I/O: the apply step reads what is on disk into [`ExistingTls`] and
 //! writes what [`resolve`] returns. Reuse rules make re-runs idempotent:
 //! - a supplied CA is used as given (already repaired and checked by validation);
-//! - without one, a valid CA already on disk (key matches, CA:TRUE) is kept, else a new
+//! - without one, a valid CA already on disk (key matches, CA:TRUE, unexpired) is kept, else a new
 //!   self-signed RSA 2048 CA is generated (RSA 2048, like the reference's `openssl req -x509
 //!   -newkey rsa:2048`, because every client of the appliance accepts it);
 //! - the server certificate is kept while it is signed by that CA, carries exactly the wanted
-//!   SANs and is valid for more than 30 days; otherwise it is re-issued, keeping a valid existing
-//!   server key (a new RSA 2048 key only when there is none).
+//!   SANs and is valid for more than 30 days (or already ends with its CA); otherwise it is
+//!   re-issued, keeping a valid existing server key (a new RSA 2048 key only when there is none).
+//!   A CA that has expired never signs one: it would be born expired.
 
 use std::net::Ipv4Addr;
 
@@ -30,7 +31,7 @@ use crate::config::{Addressing, ValidatedConfig};
 /// Days a generated CA and a server certificate are valid (the server never beyond its CA).
 const VALIDITY_DAYS: u32 = 3650;
 /// A server certificate expiring within this many days is re-issued.
-const RENEW_BEFORE_DAYS: u32 = 30;
+pub const RENEW_BEFORE_DAYS: u32 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
@@ -42,6 +43,11 @@ pub enum TlsError {
     },
     #[error("TLS: the CA certificate has no usable PEM certificate")]
     NoCaCertificate,
+    #[error(
+        "TLS: the CA certificate ({subject}) expired on {not_after}; a server certificate it \
+         signs would be born expired"
+    )]
+    CaExpired { subject: String, not_after: String },
 }
 
 fn ossl<T>(what: &'static str, r: Result<T, ErrorStack>) -> Result<T, TlsError> {
@@ -206,7 +212,9 @@ fn keep_ca(existing: &ExistingTls) -> Option<(String, String)> {
         .next()?;
     let key = PKey::private_key_from_pem(key_pem.as_bytes()).ok()?;
     let public = cert.public_key().ok()?;
-    (public.public_eq(&key) && crate::pem::is_ca(&cert))
+    // An expired CA could only sign born-expired certificates: generate a new one instead.
+    let unexpired = cert.not_after() > Asn1Time::days_from_now(0).ok()?;
+    (public.public_eq(&key) && crate::pem::is_ca(&cert) && unexpired)
         .then(|| (cert_pem.clone(), key_pem.clone()))
 }
 
@@ -225,7 +233,9 @@ fn keep_server(existing: &ExistingTls, ca: &X509Ref, sans: &SanSet) -> Option<(S
         cert.verify(&ca_public).ok()? && ca.issued(&cert) == openssl::x509::X509VerifyResult::OK;
     let key_matches = cert.public_key().ok()?.public_eq(&key);
     let renew_at = Asn1Time::days_from_now(RENEW_BEFORE_DAYS).ok()?;
-    let fresh = cert.not_after() > renew_at;
+    // A certificate that already ends with its CA cannot be renewed to last longer: re-issuing
+    // it at every boot in the CA's last 30 days would only churn files.
+    let fresh = cert.not_after() > renew_at || cert.not_after() >= ca.not_after();
     (signed_by_ca && key_matches && fresh && cert_sans(&cert) == *sans)
         .then(|| (cert_pem.clone(), key_pem))
 }
@@ -330,6 +340,13 @@ pub fn issue_server_cert(
     hostname: &str,
     sans: &SanSet,
 ) -> Result<String, TlsError> {
+    let now = ossl("time", Asn1Time::days_from_now(0))?;
+    if ca.not_after() <= now {
+        return Err(TlsError::CaExpired {
+            subject: crate::pem::subject(ca),
+            not_after: ca.not_after().to_string(),
+        });
+    }
     let mut b = ossl("starting the server certificate", X509Builder::new())?;
     ossl("server version", b.set_version(2))?;
     let serial = random_serial()?;

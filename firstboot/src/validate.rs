@@ -8,12 +8,16 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use ipnetwork::Ipv4Network;
+use openssl::asn1::Asn1Time;
+use openssl::pkey::Id;
+use openssl::x509::{X509, X509KeyUsage};
 
 use crate::config::{Addressing, CaMaterial, Deployment, Secret, ValidatedConfig};
 use crate::definition::{self, Definition};
 use crate::env::Environment;
 use crate::pem;
 use crate::ranges::{self, RangeItem};
+use crate::tls;
 
 /// The property keys first boot reads (`class.key`).
 pub mod keys {
@@ -266,7 +270,7 @@ impl Validator<'_> {
                 "the Frontend Network configuration does not work without it",
             );
         }
-        if management.address.is_none() {
+        if self.given(MANAGEMENT_IP).is_none() {
             self.warn(
                 MANAGEMENT_IP,
                 "not set: the management NIC uses DHCP; its address must never change (use a DHCP \
@@ -274,29 +278,18 @@ impl Validator<'_> {
             );
         }
 
-        if let (Some(m), Some(w)) = (management.address, workload.address) {
-            let msub = Ipv4Network::new(m.network(), m.prefix()).unwrap_or(m);
-            let wsub = Ipv4Network::new(w.network(), w.prefix()).unwrap_or(w);
-            if overlaps(&msub, &wsub) {
-                let mref = self.refer(MANAGEMENT_IP);
-                self.warn(
-                    WORKLOAD_IP,
-                    format!(
-                        "{w} shares a subnet with {m} ({mref}); the management and workload \
-                         networks should be different subnets"
-                    ),
-                );
-            }
+        let ifaces: Vec<&Iface> = [Some(&management), Some(&workload), frontend.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        self.shared_subnet_warning(&management, &workload, "workload");
+        if let Some(fe) = frontend.as_ref() {
+            self.shared_subnet_warning(&management, fe, "frontend");
         }
-        let additional = self.additional_networks(&workload);
+        self.appliance_address_checks(&ifaces, &nameservers);
+        let additional = self.additional_networks(&workload, &management, &nameservers);
         let (lb_items, lb_ok) = self.lb_ranges();
-        self.lb_cross_checks(
-            &lb_items,
-            &management,
-            &workload,
-            frontend.as_ref(),
-            &nameservers,
-        );
+        self.lb_cross_checks(&lb_items, &ifaces, &nameservers, &additional);
         let lb = lb_ok.then_some(lb_items);
 
         let dataplane_port = self.port();
@@ -371,7 +364,16 @@ impl Validator<'_> {
             );
             return None;
         };
-        if is_rfc1123_hostname(&h) {
+        if HOSTS_NAMES.iter().any(|n| n.eq_ignore_ascii_case(&h)) {
+            self.problem(
+                HOSTNAME,
+                format!(
+                    "\"{h}\" is already in /etc/hosts for a loopback or multicast address; \
+                     expected the appliance's own name, e.g. haproxy.local"
+                ),
+            );
+            None
+        } else if is_rfc1123_hostname(&h) {
             Some(h)
         } else {
             self.problem(
@@ -397,7 +399,19 @@ impl Validator<'_> {
         let mut ok = true;
         for item in &items {
             match ranges::parse_ip(item) {
-                Some(ip) => out.push(ip),
+                Some(ip) => match reserved_block(ip) {
+                    Some((block, what)) => {
+                        ok = false;
+                        self.problem(
+                            NAMESERVERS,
+                            format!(
+                                "{ip} is in {block} ({what}); expected the address of a DNS \
+                                 server the appliance can reach, e.g. 1.1.1.1"
+                            ),
+                        );
+                    }
+                    None => out.push(ip),
+                },
                 None => {
                     ok = false;
                     self.problem(
@@ -610,7 +624,12 @@ impl Validator<'_> {
         }
     }
 
-    fn additional_networks(&mut self, workload: &Iface) -> Option<Vec<Ipv4Network>> {
+    fn additional_networks(
+        &mut self,
+        workload: &Iface,
+        management: &Iface,
+        nameservers: &Option<Vec<Ipv4Addr>>,
+    ) -> Option<Vec<Ipv4Network>> {
         let v = self.value(ADDITIONAL_WORKLOAD_NETWORKS).unwrap_or_default();
         let mut out = Vec::new();
         let mut ok = true;
@@ -640,6 +659,7 @@ impl Validator<'_> {
                 }
             }
         }
+        ok &= self.additional_network_conflicts(&out, management, nameservers);
         if let Some(addr) = workload.address {
             let primary = Ipv4Network::new(addr.network(), addr.prefix()).unwrap_or(addr);
             let ip_ref = self.refer(WORKLOAD_IP);
@@ -696,12 +716,7 @@ impl Validator<'_> {
         }
         for item in &items {
             let (first, last) = item.bounds();
-            let hit = RESERVED.iter().find(|(b, _)| {
-                b.parse::<Ipv4Network>().is_ok_and(|b| {
-                    u32::from(b.network()) <= last && first <= u32::from(b.broadcast())
-                })
-            });
-            if let Some((block, what)) = hit {
+            if let Some((block, what)) = reserved_overlap(first, last) {
                 ok = false;
                 self.problem(
                     SERVICE_IP_RANGE,
@@ -742,14 +757,14 @@ impl Validator<'_> {
     fn lb_cross_checks(
         &mut self,
         lb: &[RangeItem],
-        management: &Iface,
-        workload: &Iface,
-        frontend: Option<&Iface>,
+        ifaces: &[&Iface],
         nameservers: &Option<Vec<Ipv4Addr>>,
+        additional: &Option<Vec<Ipv4Network>>,
     ) {
         let inside = |ip: Ipv4Addr| lb.iter().find(|r| r.contains(ip)).map(|r| r.text.clone());
         // The management subnet must not hold any VIP.
-        if let Some(addr) = management.address {
+        let management = ifaces.iter().find(|i| i.ip_key == MANAGEMENT_IP);
+        if let Some(addr) = management.and_then(|m| m.address) {
             let subnet = Ipv4Network::new(addr.network(), addr.prefix()).unwrap_or(addr);
             let ip_ref = self.refer(MANAGEMENT_IP);
             for r in lb {
@@ -766,10 +781,6 @@ impl Validator<'_> {
             }
         }
         // Appliance addresses and gateways.
-        let ifaces: Vec<&Iface> = [Some(management), Some(workload), frontend]
-            .into_iter()
-            .flatten()
-            .collect();
         for iface in ifaces {
             if let Some(addr) = iface.address
                 && let Some(range) = inside(addr.ip())
@@ -805,6 +816,127 @@ impl Validator<'_> {
                         ),
                     );
                 }
+            }
+        }
+        // Traffic to an additional workload network is policy-routed away from the VIPs.
+        for net in additional.iter().flatten() {
+            let (first, last) = (u32::from(net.network()), u32::from(net.broadcast()));
+            let hit = lb.iter().find(|r| {
+                let (a, b) = r.bounds();
+                a <= last && first <= b
+            });
+            if let Some(r) = hit {
+                self.problem(
+                    ADDITIONAL_WORKLOAD_NETWORKS,
+                    format!(
+                        "{net} overlaps load-balancer range {} ({SERVICE_IP_RANGE}); expected \
+                         networks outside every load-balancer range",
+                        r.text
+                    ),
+                );
+            }
+        }
+    }
+
+    /// An additional workload network gets a `to <cidr>` rule into the workload table: it must
+    /// not catch management, DNS or reserved destinations.
+    fn additional_network_conflicts(
+        &mut self,
+        nets: &[Ipv4Network],
+        management: &Iface,
+        nameservers: &Option<Vec<Ipv4Addr>>,
+    ) -> bool {
+        let mut ok = true;
+        let ns_ref = self.refer(NAMESERVERS);
+        for net in nets {
+            let (first, last) = (u32::from(net.network()), u32::from(net.broadcast()));
+            if let Some((block, what)) = reserved_overlap(first, last) {
+                ok = false;
+                self.problem(
+                    ADDITIONAL_WORKLOAD_NETWORKS,
+                    format!(
+                        "{net} overlaps {block} ({what}); expected networks of ordinary unicast \
+                         addresses"
+                    ),
+                );
+                continue;
+            }
+            // The management gateway lies inside the management subnet, so this covers it too.
+            if let Some(addr) = management.address {
+                let subnet = Ipv4Network::new(addr.network(), addr.prefix()).unwrap_or(addr);
+                if overlaps(net, &subnet) {
+                    ok = false;
+                    let ip_ref = self.refer(MANAGEMENT_IP);
+                    self.problem(
+                        ADDITIONAL_WORKLOAD_NETWORKS,
+                        format!(
+                            "{net} overlaps the management subnet {subnet} of {ip_ref}; expected \
+                             only networks reached through the workload gateway (management \
+                             traffic would leave through the workload NIC)"
+                        ),
+                    );
+                }
+            }
+            for ip in nameservers.iter().flatten().filter(|ip| net.contains(**ip)) {
+                ok = false;
+                self.problem(
+                    ADDITIONAL_WORKLOAD_NETWORKS,
+                    format!(
+                        "{net} contains {ip} of {ns_ref}; expected only networks reached through \
+                         the workload gateway (DNS queries would leave through the workload NIC)"
+                    ),
+                );
+            }
+        }
+        ok
+    }
+
+    /// Two NICs on one subnet work only on one port group; the kernel then picks either for
+    /// that subnet, so it is worth a warning, not a refusal.
+    fn shared_subnet_warning(&mut self, management: &Iface, other: &Iface, network: &str) {
+        if let (Some(m), Some(o)) = (management.address, other.address) {
+            let msub = Ipv4Network::new(m.network(), m.prefix()).unwrap_or(m);
+            let osub = Ipv4Network::new(o.network(), o.prefix()).unwrap_or(o);
+            if overlaps(&msub, &osub) {
+                let mref = self.refer(MANAGEMENT_IP);
+                self.warn(
+                    other.ip_key,
+                    format!(
+                        "{o} shares a subnet with {m} ({mref}); the management and {network} \
+                         networks should be different subnets"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// No gateway and no DNS server may be one of the appliance's own addresses.
+    fn appliance_address_checks(&mut self, ifaces: &[&Iface], nameservers: &Option<Vec<Ipv4Addr>>) {
+        for owner in ifaces {
+            let Some(addr) = owner.address else { continue };
+            let ip_ref = self.refer(owner.ip_key);
+            // A gateway equal to its own interface's address is reported by gateway_rules.
+            for iface in ifaces.iter().filter(|i| i.ip_key != owner.ip_key) {
+                if iface.gateway == Some(addr.ip()) {
+                    self.problem(
+                        iface.gw_key,
+                        format!(
+                            "{} is the appliance's own address ({ip_ref}); expected the \
+                             router's address",
+                            addr.ip()
+                        ),
+                    );
+                }
+            }
+            if nameservers.iter().flatten().any(|ns| *ns == addr.ip()) {
+                self.problem(
+                    NAMESERVERS,
+                    format!(
+                        "{} is the appliance's own address ({ip_ref}); expected the address of a \
+                         DNS server (the appliance runs none)",
+                        addr.ip()
+                    ),
+                );
             }
         }
     }
@@ -905,7 +1037,7 @@ impl Validator<'_> {
                 .unwrap_or(false)
         });
         let Some(index) = matching else {
-            let subject = certs.first().map(pem::subject).unwrap_or_default();
+            let subject = certs.first().map(|c| pem::subject(c)).unwrap_or_default();
             self.problem(
                 CA_CERT_KEY,
                 format!(
@@ -927,18 +1059,8 @@ impl Validator<'_> {
             );
             return None;
         }
-        if let Ok(now) = openssl::asn1::Asn1Time::days_from_now(0)
-            && ca_cert.not_after() < now
-        {
-            self.warn(
-                CA_CERT,
-                format!(
-                    "the certificate ({}) expired on {}; clients will refuse the server \
-                     certificate it signs",
-                    pem::subject(ca_cert),
-                    ca_cert.not_after()
-                ),
-            );
+        if !self.ca_signing_rules(ca_cert) {
+            return None;
         }
         // CA first, then the rest of the chain in input order.
         let mut chain = String::new();
@@ -971,6 +1093,73 @@ impl Validator<'_> {
     }
 }
 
+impl Validator<'_> {
+    /// Whether the supplied CA can sign a server certificate clients accept now. Every reason
+    /// it cannot is reported; a CA that ends within the renewal window is a warning.
+    fn ca_signing_rules(&mut self, ca_cert: &X509) -> bool {
+        let subject = pem::subject(ca_cert);
+        let refusals = ca_refusals(ca_cert);
+        for r in &refusals {
+            self.problem(CA_CERT, format!("the certificate ({subject}) {r}"));
+        }
+        let ends_soon = Asn1Time::days_from_now(tls::RENEW_BEFORE_DAYS)
+            .is_ok_and(|renew_at| ca_cert.not_after() < renew_at);
+        if refusals.is_empty() && ends_soon {
+            self.warn(
+                CA_CERT,
+                format!(
+                    "the certificate ({subject}) expires on {}, within {} days; the server \
+                     certificate it signs expires with it: replace the CA before then",
+                    ca_cert.not_after(),
+                    tls::RENEW_BEFORE_DAYS
+                ),
+            );
+        }
+        refusals.is_empty()
+    }
+}
+
+/// Why a CA certificate cannot sign the server certificate: not valid now, not allowed to sign
+/// certificates, or a key too weak. Each reason follows "the certificate (subject) ".
+fn ca_refusals(ca_cert: &X509) -> Vec<String> {
+    let mut out = Vec::new();
+    match Asn1Time::days_from_now(0) {
+        Ok(now) if ca_cert.not_after() < now => out.push(format!(
+            "expired on {}; expected a CA certificate that is valid now (every server \
+             certificate it signs would be born expired)",
+            ca_cert.not_after()
+        )),
+        Ok(now) if ca_cert.not_before() > now => out.push(format!(
+            "is not valid before {}; expected a CA certificate that is valid now (check the \
+             clocks of the machine that made it and of the ESXi host)",
+            ca_cert.not_before()
+        )),
+        Ok(_) => {}
+        Err(_) => out.push("cannot be checked: the current time is unavailable".to_owned()),
+    }
+    // No keyUsage extension means no restriction (RFC 5280 4.2.1.3).
+    if ca_cert
+        .key_usage()
+        .is_some_and(|ku| !ku.contains(X509KeyUsage::KEY_CERT_SIGN))
+    {
+        out.push(
+            "has a keyUsage extension without keyCertSign; expected a CA certificate allowed \
+             to sign certificates"
+                .to_owned(),
+        );
+    }
+    let key_rule = "expected an RSA key of at least 2048 bits or an EC key";
+    match ca_cert.public_key() {
+        Ok(k) if k.id() == Id::DSA => out.push(format!("has a DSA key; {key_rule}")),
+        Ok(k) if matches!(k.id(), Id::RSA | Id::RSA_PSS) && k.bits() < 2048 => {
+            out.push(format!("has a {}-bit RSA key; {key_rule}", k.bits()));
+        }
+        Ok(_) => {}
+        Err(_) => out.push(format!("has a public key OpenSSL cannot read; {key_rule}")),
+    }
+    out
+}
+
 fn addressing(iface: &Iface) -> Addressing {
     match iface.address {
         Some(address) => Addressing::Static {
@@ -999,6 +1188,25 @@ fn reserved_block(ip: Ipv4Addr) -> Option<(&'static str, &'static str)> {
         .copied()
         .find(|(block, _)| block.parse::<Ipv4Network>().is_ok_and(|b| b.contains(ip)))
 }
+
+/// The first reserved block that shares an address with `first..=last`.
+fn reserved_overlap(first: u32, last: u32) -> Option<(&'static str, &'static str)> {
+    RESERVED.iter().copied().find(|(block, _)| {
+        block
+            .parse::<Ipv4Network>()
+            .is_ok_and(|b| u32::from(b.network()) <= last && first <= u32::from(b.broadcast()))
+    })
+}
+
+/// Names the rendered `/etc/hosts` (templates/hosts) maps to loopback or multicast besides the
+/// host name: as host name they would resolve to those instead of the appliance.
+pub const HOSTS_NAMES: &[&str] = &[
+    "localhost",
+    "ip6-localhost",
+    "ip6-loopback",
+    "ip6-allnodes",
+    "ip6-allrouters",
+];
 
 fn overlaps(a: &Ipv4Network, b: &Ipv4Network) -> bool {
     a.contains(b.network()) || b.contains(a.network())

@@ -258,3 +258,49 @@ fn frontend_configuration_without_gateways_fails() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_hardening_rules_hold_in_check_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let props = with(
+        base(),
+        &[
+            (
+                "network.additional_workload_networks",
+                Some("192.168.0.0/23"),
+            ),
+            ("network.nameservers", Some("127.0.0.1")),
+            ("network.hostname", Some("localhost")),
+        ],
+    );
+    let env = write(dir.path(), "env.xml", &doc(&props, None));
+    let out = check(&["--env", &env]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("has 3 problems"), "{stderr}");
+    for needle in [
+        "  - Host Name (network.hostname): \"localhost\" is already in /etc/hosts",
+        "  - DNS (network.nameservers): 127.0.0.1 is in 127.0.0.0/8 (loopback)",
+        "  - Additional Workload Networks (network.additional_workload_networks): 192.168.0.0/23 overlaps the management subnet",
+    ] {
+        assert!(stderr.contains(needle), "{needle}\n{stderr}");
+    }
+
+    // A CA that expires soon: valid, with a warning.
+    let ca = ca_between(ec_key(), "Soon CA", -300, 10, Some(true));
+    let props = with(
+        base(),
+        &[
+            ("appliance.ca_cert", Some(&ca.cert_pem())),
+            ("appliance.ca_cert_key", Some(&ca.key_pkcs8_pem())),
+        ],
+    );
+    let env = write(dir.path(), "env2.xml", &doc(&props, None));
+    let out = check(&["--env", &env]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("Warnings:\n  - TLS Certificate Authority Certificate (appliance.ca_cert): the certificate (CN=Soon CA) expires on"),
+        "{stdout}"
+    );
+}

@@ -23,6 +23,15 @@ use openssl::x509::extension::{BasicConstraints, KeyUsage};
 use openssl::x509::{X509, X509NameBuilder};
 
 fn make_ca(key: &PKey<Private>, cn: &str) -> String {
+    make_ca_between(key, cn, 0, 365)
+}
+
+/// A CA valid from `from_days` to `to_days` relative to now (either may be negative).
+fn make_ca_between(key: &PKey<Private>, cn: &str, from_days: i64, to_days: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     let mut name = X509NameBuilder::new().unwrap();
     name.append_entry_by_text("CN", cn).unwrap();
     let name = name.build();
@@ -33,9 +42,9 @@ fn make_ca(key: &PKey<Private>, cn: &str) -> String {
     b.set_subject_name(&name).unwrap();
     b.set_issuer_name(&name).unwrap();
     b.set_pubkey(key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+    b.set_not_before(&Asn1Time::from_unix(now + from_days * 86_400).unwrap())
         .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(365).unwrap())
+    b.set_not_after(&Asn1Time::from_unix(now + to_days * 86_400).unwrap())
         .unwrap();
     b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
         .unwrap();
@@ -183,4 +192,79 @@ fn supplied_ec_ca() {
         &["127.0.0.1", "192.168.0.2", "192.168.10.2"],
         Some(&ca),
     );
+}
+
+#[test]
+fn a_ca_expiring_soon_warns_and_the_server_certificate_is_not_reissued_at_every_boot() {
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let ca = make_ca_between(&key, "Soon CA", -300, 10);
+    let key_pem = String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    let props = with(
+        default_props(),
+        &[
+            ("appliance.ca_cert", Some(&ca)),
+            ("appliance.ca_cert_key", Some(&key_pem)),
+        ],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let first = apply(&root, &props, "default", &[]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        text(&first).contains(
+            "haproxy-firstboot: warning: TLS Certificate Authority Certificate (appliance.ca_cert): the certificate (CN=Soon CA) expires on"
+        ),
+        "{}",
+        text(&first)
+    );
+    let server = std::fs::read(root.join("etc/haproxy/server.crt")).unwrap();
+    // The server certificate ends with its CA: it cannot last longer, so a second boot keeps it.
+    let second = apply(&root, &props, "default", &[]);
+    assert!(second.status.success(), "{}", text(&second));
+    assert!(
+        String::from_utf8_lossy(&second.stdout).contains("(0 files changed)"),
+        "{}",
+        text(&second)
+    );
+    assert_eq!(
+        std::fs::read(root.join("etc/haproxy/server.crt")).unwrap(),
+        server
+    );
+}
+
+#[test]
+fn no_server_certificate_is_issued_under_an_expired_ca() {
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let ca = X509::from_pem(make_ca_between(&key, "Expired CA", -400, -2).as_bytes()).unwrap();
+    let server_key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let sans = firstboot::tls::SanSet {
+        dns: vec!["localhost".into()],
+        ips: vec![std::net::Ipv4Addr::LOCALHOST],
+    };
+    let got = firstboot::tls::issue_server_cert(&ca, &key, &server_key, "haproxy.local", &sans);
+    let err = got.expect_err("a server certificate born expired was issued");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("CN=Expired CA") && msg.contains("expired on"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_expired_ca_from_an_earlier_run_is_replaced_not_kept() {
+    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+    let old_ca = make_ca_between(&key, "Old CA", -4000, -1);
+    let env = firstboot::env::parse(env_xml(&default_props()).as_bytes()).unwrap();
+    let cfg = firstboot::validate::validate(&env, firstboot::config::Deployment::Default)
+        .unwrap()
+        .config;
+    let existing = firstboot::tls::ExistingTls {
+        ca_cert_pem: Some(old_ca.clone()),
+        ca_key_pem: Some(String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap()),
+        ..Default::default()
+    };
+    let tls = firstboot::tls::resolve(&cfg, &existing).unwrap();
+    assert_eq!(tls.ca_origin, firstboot::tls::CaOrigin::Generated);
+    assert_ne!(tls.ca_cert_pem, old_ca);
 }

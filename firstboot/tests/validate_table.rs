@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 use env_support::*;
 use firstboot::config::{Addressing, Deployment};
 use firstboot::validate::validate;
+use openssl::pkey::PKey;
 
 const D: Deployment = Deployment::Default;
 const F: Deployment = Deployment::Frontend;
@@ -23,6 +24,56 @@ struct Pems {
     leaf_key: String,
     encrypted_key: String,
     legacy_encrypted_key: String,
+    /// Supplied CAs that must be refused: (cert, key, message expected).
+    bad_cas: Vec<(String, String, String)>,
+    /// A CA that expires in 10 days: (cert, key, its notAfter as printed).
+    expiring_ca: (String, String, String),
+}
+
+/// The CAs the hardening rules refuse, each with the one message expected.
+fn bad_cas() -> Vec<(String, String, String)> {
+    let prefix = "TLS Certificate Authority Certificate (appliance.ca_cert): the certificate";
+    let expired = ca_between(ec_key(), "Expired CA", -400, -1, Some(true));
+    let future = ca_between(ec_key(), "Future CA", 2, 365, Some(true));
+    let signless = ca_between(ec_key(), "Signless CA", 0, 365, Some(false));
+    let small = ca_between(
+        PKey::from_rsa(openssl::rsa::Rsa::generate(1024).unwrap()).unwrap(),
+        "Small CA",
+        0,
+        365,
+        Some(true),
+    );
+    let dsa = ca_between(
+        PKey::from_dsa(openssl::dsa::Dsa::generate(2048).unwrap()).unwrap(),
+        "DSA CA",
+        0,
+        365,
+        Some(true),
+    );
+    let key_rule = "expected an RSA key of at least 2048 bits or an EC key";
+    let messages = [
+        format!(
+            "{prefix} (CN=Expired CA) expired on {}; expected a CA certificate that is valid now \
+             (every server certificate it signs would be born expired)",
+            expired.cert.not_after()
+        ),
+        format!(
+            "{prefix} (CN=Future CA) is not valid before {}; expected a CA certificate that is \
+             valid now (check the clocks of the machine that made it and of the ESXi host)",
+            future.cert.not_before()
+        ),
+        format!(
+            "{prefix} (CN=Signless CA) has a keyUsage extension without keyCertSign; expected a \
+             CA certificate allowed to sign certificates"
+        ),
+        format!("{prefix} (CN=Small CA) has a 1024-bit RSA key; {key_rule}"),
+        format!("{prefix} (CN=DSA CA) has a DSA key; {key_rule}"),
+    ];
+    [expired, future, signless, small, dsa]
+        .into_iter()
+        .zip(messages)
+        .map(|(ca, m)| (ca.cert_pem(), ca.key_pkcs8_pem(), m))
+        .collect()
 }
 
 static PEMS: LazyLock<Pems> = LazyLock::new(|| {
@@ -47,6 +98,12 @@ static PEMS: LazyLock<Pems> = LazyLock::new(|| {
                 .unwrap(),
         )
         .unwrap(),
+        bad_cas: bad_cas(),
+        expiring_ca: {
+            let ca = ca_between(ec_key(), "Soon CA", -300, 10, Some(true));
+            let not_after = ca.cert.not_after().to_string();
+            (ca.cert_pem(), ca.key_pkcs8_pem(), not_after)
+        },
     }
 });
 
@@ -493,6 +550,7 @@ fn cases() -> Vec<Case> {
             ],
         ),
     ];
+    v.extend(hardening_cases());
     // The duplicate-key case needs a second entry for the same key.
     for c in &mut v {
         if c.name == "duplicate key" {
@@ -743,4 +801,291 @@ fn management_and_workload_on_one_subnet_is_a_warning() {
             "Workload IP (network.workload_ip): 192.168.0.3/24 shares a subnet with 192.168.0.2/24 (Management IP (network.management_ip)); the management and workload networks should be different subnets"
         ]
     );
+}
+
+/// The rules of the validation-gaps issue (items 8, 9 and 10).
+fn hardening_cases() -> Vec<Case> {
+    let awn = "Additional Workload Networks (network.additional_workload_networks)";
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let mut v = vec![
+        // --- 8: additional workload networks ---
+        case(
+            "additional workload network containing the management subnet",
+            D,
+            &[(
+                "network.additional_workload_networks",
+                Some("192.168.0.0/23"),
+            )],
+            &[leak(format!(
+                "{awn}: 192.168.0.0/23 overlaps the management subnet 192.168.0.0/24 of Management IP (network.management_ip); expected only networks reached through the workload gateway (management traffic would leave through the workload NIC)"
+            ))],
+        ),
+        case(
+            "additional workload network inside the management subnet",
+            D,
+            &[(
+                "network.additional_workload_networks",
+                Some("192.168.20.0/24, 192.168.0.128/25"),
+            )],
+            &[leak(format!(
+                "{awn}: 192.168.0.128/25 overlaps the management subnet 192.168.0.0/24 of Management IP (network.management_ip); expected only networks reached through the workload gateway (management traffic would leave through the workload NIC)"
+            ))],
+        ),
+        case(
+            "additional workload network containing a DNS server",
+            D,
+            &[("network.additional_workload_networks", Some("1.1.1.0/24"))],
+            &[leak(format!(
+                "{awn}: 1.1.1.0/24 contains 1.1.1.1 of DNS (network.nameservers); expected only networks reached through the workload gateway (DNS queries would leave through the workload NIC)"
+            ))],
+        ),
+        case(
+            "additional workload network in loopback",
+            D,
+            &[("network.additional_workload_networks", Some("127.0.0.0/8"))],
+            &[leak(format!(
+                "{awn}: 127.0.0.0/8 overlaps 127.0.0.0/8 (loopback); expected networks of ordinary unicast addresses"
+            ))],
+        ),
+        case(
+            "additional workload network in multicast",
+            D,
+            &[("network.additional_workload_networks", Some("224.0.0.0/24"))],
+            &[leak(format!(
+                "{awn}: 224.0.0.0/24 overlaps 224.0.0.0/4 (multicast); expected networks of ordinary unicast addresses"
+            ))],
+        ),
+        case(
+            "additional workload network link-local",
+            D,
+            &[(
+                "network.additional_workload_networks",
+                Some("169.254.0.0/16"),
+            )],
+            &[leak(format!(
+                "{awn}: 169.254.0.0/16 overlaps 169.254.0.0/16 (link-local); expected networks of ordinary unicast addresses"
+            ))],
+        ),
+        case(
+            "additional workload network in 0/8",
+            D,
+            &[("network.additional_workload_networks", Some("0.0.0.0/8"))],
+            &[leak(format!(
+                "{awn}: 0.0.0.0/8 overlaps 0.0.0.0/8 (\"this network\"); expected networks of ordinary unicast addresses"
+            ))],
+        ),
+        case(
+            "additional workload network in 240/4",
+            D,
+            &[("network.additional_workload_networks", Some("240.0.0.0/4"))],
+            &[leak(format!(
+                "{awn}: 240.0.0.0/4 overlaps 240.0.0.0/4 (reserved, including the broadcast address 255.255.255.255); expected networks of ordinary unicast addresses"
+            ))],
+        ),
+        case(
+            "additional workload network overlapping an LB range",
+            D,
+            &[
+                ("loadbalance.service_ip_range", Some("192.168.50.0/24")),
+                (
+                    "network.additional_workload_networks",
+                    Some("192.168.48.0/22"),
+                ),
+            ],
+            &[leak(format!(
+                "{awn}: 192.168.48.0/22 overlaps load-balancer range 192.168.50.0/24 (loadbalance.service_ip_range); expected networks outside every load-balancer range"
+            ))],
+        ),
+        // --- 10: DNS servers, host name, gateways ---
+        case(
+            "DNS server on loopback",
+            D,
+            &[("network.nameservers", Some("127.0.0.1"))],
+            &[
+                "DNS (network.nameservers): 127.0.0.1 is in 127.0.0.0/8 (loopback); expected the address of a DNS server the appliance can reach, e.g. 1.1.1.1",
+            ],
+        ),
+        case(
+            "DNS server 0.0.0.0",
+            D,
+            &[("network.nameservers", Some("1.1.1.1, 0.0.0.0"))],
+            &[
+                "DNS (network.nameservers): 0.0.0.0 is in 0.0.0.0/8 (\"this network\"); expected the address of a DNS server the appliance can reach, e.g. 1.1.1.1",
+            ],
+        ),
+        case(
+            "DNS server multicast",
+            D,
+            &[("network.nameservers", Some("224.0.0.251"))],
+            &[
+                "DNS (network.nameservers): 224.0.0.251 is in 224.0.0.0/4 (multicast); expected the address of a DNS server the appliance can reach, e.g. 1.1.1.1",
+            ],
+        ),
+        case(
+            "DNS server broadcast",
+            D,
+            &[("network.nameservers", Some("255.255.255.255"))],
+            &[
+                "DNS (network.nameservers): 255.255.255.255 is in 240.0.0.0/4 (reserved, including the broadcast address 255.255.255.255); expected the address of a DNS server the appliance can reach, e.g. 1.1.1.1",
+            ],
+        ),
+        case(
+            "DNS server is the appliance's own address",
+            D,
+            &[("network.nameservers", Some("1.1.1.1, 192.168.10.2"))],
+            &[
+                "DNS (network.nameservers): 192.168.10.2 is the appliance's own address (Workload IP (network.workload_ip)); expected the address of a DNS server (the appliance runs none)",
+            ],
+        ),
+        case(
+            "host name localhost",
+            D,
+            &[("network.hostname", Some("localhost"))],
+            &[
+                "Host Name (network.hostname): \"localhost\" is already in /etc/hosts for a loopback or multicast address; expected the appliance's own name, e.g. haproxy.local",
+            ],
+        ),
+        case(
+            "host name Localhost (any case)",
+            D,
+            &[("network.hostname", Some("Localhost"))],
+            &[
+                "Host Name (network.hostname): \"Localhost\" is already in /etc/hosts for a loopback or multicast address; expected the appliance's own name, e.g. haproxy.local",
+            ],
+        ),
+        case(
+            "host name ip6-loopback",
+            D,
+            &[("network.hostname", Some("ip6-loopback"))],
+            &[
+                "Host Name (network.hostname): \"ip6-loopback\" is already in /etc/hosts for a loopback or multicast address; expected the appliance's own name, e.g. haproxy.local",
+            ],
+        ),
+        case(
+            "workload gateway is the management IP",
+            D,
+            &[
+                ("network.workload_ip", Some("192.168.0.3/24")),
+                ("network.workload_gateway", Some("192.168.0.2")),
+            ],
+            &[
+                "Workload Gateway (network.workload_gateway): 192.168.0.2 is the appliance's own address (Management IP (network.management_ip)); expected the router's address",
+            ],
+        ),
+        case(
+            "frontend gateway is the workload IP",
+            F,
+            &[
+                ("network.frontend_ip", Some("192.168.10.3/24")),
+                ("network.frontend_gateway", Some("192.168.10.2")),
+            ],
+            &[
+                "Frontend Gateway (network.frontend_gateway): 192.168.10.2 is the appliance's own address (Workload IP (network.workload_ip)); expected the router's address",
+            ],
+        ),
+    ];
+    // --- 9: supplied CAs ---
+    for (i, (cert, key, message)) in PEMS.bad_cas.iter().enumerate() {
+        let mut c = case(
+            [
+                "expired CA",
+                "CA not yet valid",
+                "CA without keyCertSign",
+                "CA with RSA 1024",
+                "CA with DSA",
+            ][i],
+            D,
+            &[],
+            &[leak(message.clone())],
+        );
+        c.overrides = vec![
+            set("appliance.ca_cert", cert),
+            set("appliance.ca_cert_key", key),
+        ];
+        v.push(c);
+    }
+    v
+}
+
+#[test]
+fn an_invalid_management_ip_is_one_problem_not_also_dhcp() {
+    for bad in ["192.168.0.2", "192.168.0.0/24", "mgmt/24"] {
+        let props = with(base(), &[("network.management_ip", Some(bad))]);
+        let invalid = validate(&env(&props, None), D).unwrap_err();
+        assert_eq!(invalid.problems.len(), 1, "{bad}: {:?}", invalid.problems);
+        assert!(invalid.warnings.is_empty(), "{bad}: {:?}", invalid.warnings);
+    }
+}
+
+#[test]
+fn frontend_ip_in_the_management_subnet_is_a_warning() {
+    let props = with(
+        base_frontend(),
+        &[
+            ("network.frontend_ip", Some("192.168.0.3/24")),
+            ("network.frontend_gateway", Some("192.168.0.1")),
+        ],
+    );
+    let valid = validate(&env(&props, Some(3)), F).unwrap();
+    let got: Vec<String> = valid.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "Frontend IP (network.frontend_ip): 192.168.0.3/24 shares a subnet with 192.168.0.2/24 (Management IP (network.management_ip)); the management and frontend networks should be different subnets"
+        ]
+    );
+}
+
+#[test]
+fn a_ca_expiring_within_30_days_is_a_warning() {
+    let (cert, key, not_after) = &PEMS.expiring_ca;
+    let props = with(
+        base(),
+        &[
+            ("appliance.ca_cert", Some(cert)),
+            ("appliance.ca_cert_key", Some(key)),
+        ],
+    );
+    let valid = validate(&env(&props, None), D).unwrap();
+    let got: Vec<String> = valid.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [format!(
+            "TLS Certificate Authority Certificate (appliance.ca_cert): the certificate (CN=Soon CA) expires on {not_after}, within 30 days; the server certificate it signs expires with it: replace the CA before then"
+        )]
+    );
+    assert!(valid.config.ca().is_some());
+}
+
+#[test]
+fn a_ca_without_key_usage_is_accepted() {
+    // RFC 5280: no keyUsage extension means no restriction (OpenSSL accepts such CAs).
+    let ca = ca_between(ec_key(), "Plain CA", 0, 365, None);
+    let props = with(
+        base(),
+        &[
+            ("appliance.ca_cert", Some(&ca.cert_pem())),
+            ("appliance.ca_cert_key", Some(&ca.key_pkcs8_pem())),
+        ],
+    );
+    let valid = validate(&env(&props, None), D).unwrap();
+    assert!(valid.warnings.is_empty(), "{:?}", valid.warnings);
+}
+
+#[test]
+fn names_the_hosts_template_maps_are_refused_as_host_name() {
+    // Every name the rendered /etc/hosts maps besides the host name itself.
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/hosts")).unwrap();
+    let names: Vec<&str> = template
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && !l.contains("{{"))
+        .flat_map(|l| l.split_whitespace().skip(1))
+        .collect();
+    assert!(names.contains(&"localhost"), "{names:?}");
+    for name in names {
+        let props = with(base(), &[("network.hostname", Some(name))]);
+        let invalid = validate(&env(&props, None), D);
+        assert!(invalid.is_err(), "{name} accepted as host name");
+    }
 }

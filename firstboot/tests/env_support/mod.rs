@@ -10,7 +10,7 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
-use openssl::x509::extension::BasicConstraints;
+use openssl::x509::extension::{BasicConstraints, KeyUsage};
 use openssl::x509::{X509, X509NameBuilder};
 
 /// A valid Default-deployment property set.
@@ -142,4 +142,68 @@ pub fn self_signed(key: PKey<Private>, cn: &str, ca: bool) -> Ca {
 
 pub fn ec_ca(cn: &str) -> Ca {
     self_signed(ec_key(), cn, true)
+}
+
+/// Seconds since the epoch, now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A self-signed CA (CA:TRUE) for `key`, valid from `not_before_days` to `not_after_days`
+/// (relative to now, may be negative), with keyUsage keyCertSign + cRLSign (`Some(true)`),
+/// digitalSignature only (`Some(false)`) or no keyUsage extension (`None`).
+pub fn ca_between(
+    key: PKey<Private>,
+    cn: &str,
+    not_before_days: i64,
+    not_after_days: i64,
+    key_cert_sign: Option<bool>,
+) -> Ca {
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    let serial = BigNum::from_u32(9).unwrap().to_asn1_integer().unwrap();
+    b.set_serial_number(&serial).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    let day = 86_400;
+    b.set_not_before(&Asn1Time::from_unix(unix_now() + not_before_days * day).unwrap())
+        .unwrap();
+    b.set_not_after(&Asn1Time::from_unix(unix_now() + not_after_days * day).unwrap())
+        .unwrap();
+    b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
+        .unwrap();
+    match key_cert_sign {
+        Some(true) => b
+            .append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap(),
+        Some(false) => b
+            .append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap(),
+        None => {}
+    }
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    Ca {
+        key,
+        cert: b.build(),
+    }
 }
