@@ -110,6 +110,20 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_root_entry_is_replaced_not_duplicated() {
+        for old in ["root\n", "root:\n", "root:*\n", "root:*:19000:0\n"] {
+            let shadow = format!("{old}daemon:*:1:0:99999:7:::\nroot:!:3:0:99999:7:::\n");
+            let new = shadow_with_root(Some(&shadow), "$6$s$h", 5);
+            let roots: Vec<_> = new.lines().filter(|l| l.starts_with("root:")).collect();
+            assert_eq!(roots.len(), 1, "{old:?} -> {new}");
+            assert_eq!(roots[0].split(':').count(), 9, "{old:?} -> {new}");
+            assert!(roots[0].starts_with("root:$6$s$h:5:"), "{old:?} -> {new}");
+            assert!(new.contains("daemon:*:1:0:99999:7:::\n"), "{new}");
+            assert_eq!(shadow_root_hash(&new), Some("$6$s$h"));
+        }
+    }
+
+    #[test]
     fn adds_a_missing_root() {
         assert_eq!(
             shadow_with_root(Some("daemon:*:1:0:99999:7:::\n"), "$6$s$h", 5),
