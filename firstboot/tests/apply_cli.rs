@@ -233,7 +233,11 @@ fn environment_of(root: &Path) -> &'static str {
         sans.contains(&format!("{octets:?}")),
         "{name}: server.crt SANs {sans:?}"
     );
-    assert!(!root.join("var/lib/haproxy-firstboot/transaction.json").exists());
+    assert!(
+        !root
+            .join("var/lib/haproxy-firstboot/transaction.json")
+            .exists()
+    );
     // The SSH host key pair is one pair, not halves of two.
     let key = root.join("etc/ssh/ssh_host_ed25519_key");
     let public = Command::new("ssh-keygen")
@@ -315,5 +319,8 @@ fn a_removed_file_is_reported_as_removed() {
         err.contains("removed /etc/systemd/network/10-frontend.network\n"),
         "{err}"
     );
-    assert!(!err.contains("wrote /etc/systemd/network/10-frontend.network"), "{err}");
+    assert!(
+        !err.contains("wrote /etc/systemd/network/10-frontend.network"),
+        "{err}"
+    );
 }

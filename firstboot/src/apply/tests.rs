@@ -33,10 +33,17 @@ fn snapshot(root: &Path) -> Snapshot {
     out
 }
 
+/// [`super::apply`] under the root's lock.
+fn apply(cfg: &ValidatedConfig, opts: &ApplyOptions) -> Result<Report, ApplyError> {
+    let lock = lock_root(&opts.root, std::time::Duration::ZERO, |_| {})?;
+    super::apply(cfg, opts, &lock)
+}
+
 fn opts(root: &Path) -> ApplyOptions {
     ApplyOptions {
         root: root.to_path_buf(),
         fault_after: None,
+        on_recovery: |_| {},
     }
 }
 
@@ -224,6 +231,7 @@ fn crash_at_every_point_leaves_old_or_new_and_converges() {
         let o = ApplyOptions {
             root: dir.path().to_path_buf(),
             fault_after: Some(n),
+            on_recovery: |_| {},
         };
         match apply(&b, &o) {
             Ok(_) => {
@@ -286,6 +294,7 @@ fn crash_during_the_first_run_leaves_nothing_or_everything() {
         let o = ApplyOptions {
             root: dir.path().to_path_buf(),
             fault_after: Some(n),
+            on_recovery: |_| {},
         };
         let done = apply(&cfg, &o).is_ok();
         txn::recover(dir.path(), &mut Io::new(None)).unwrap();
@@ -401,6 +410,9 @@ fn loose_modes_of_shadow_and_host_keys_are_tightened() {
     chmod("etc/shadow", 0o000);
     let r = apply(&cfg, &opts(dir.path())).unwrap();
     assert!(r.changed.is_empty(), "{:?}", r.changed);
-    let mode = fs::metadata(dir.path().join("etc/shadow")).unwrap().permissions().mode();
+    let mode = fs::metadata(dir.path().join("etc/shadow"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o7777, 0);
 }
