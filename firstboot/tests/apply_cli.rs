@@ -265,7 +265,7 @@ fn racing_applies_leave_one_whole_environment() {
     let o = apply(&root, &default_props(), "default", &[]);
     assert!(o.status.success(), "{}", text(&o));
     let mut waited = 0;
-    for i in 0..10 {
+    for i in 0..6 {
         // Without host keys both runs spend a while in ssh-keygen, so they overlap.
         for t in ["rsa", "ecdsa", "ed25519"] {
             for suffix in ["", ".pub"] {
@@ -302,7 +302,7 @@ fn racing_applies_leave_one_whole_environment() {
         let sha = status["environment_sha256"].as_str().unwrap();
         assert!(applied.contains(sha), "iteration {i}: {applied} vs {sha}");
     }
-    eprintln!("{waited} of 24 runs waited for the other");
+    eprintln!("{waited} of 12 runs waited for the other");
 }
 
 #[test]

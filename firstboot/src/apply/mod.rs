@@ -5,6 +5,11 @@
 //! SSH host keys), decide what to keep, render, and commit only the files whose content or
 //! mode differ — with the status record — in one crash-safe transaction ([`txn::commit`]).
 //! Applying the same environment again changes nothing.
+//!
+//! Rules beyond the rendering: a CA an earlier environment supplied is not kept once the
+//! environment stops supplying it (a new one is generated, as on a first boot without one);
+//! secret files first boot keeps (`/etc/shadow`, SSH host keys) never stay wider than 0640 /
+//! 0600 and are never widened. The caller holds the root's lock ([`lock_root`]).
 
 mod lock;
 mod sshkeys;
