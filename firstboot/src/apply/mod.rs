@@ -206,10 +206,10 @@ fn narrow_modes(root: &Path, files: &mut [RenderedFile]) -> Result<Vec<RenderedF
         let Ok(meta) = fs::symlink_metadata(&path) else {
             continue;
         };
-        let mode = meta.permissions().mode() & 0o7777;
         if !meta.is_file() {
             continue;
         }
+        let mode = meta.permissions().mode() & 0o7777;
         match files.iter_mut().find(|f| f.path == rel) {
             Some(f) => f.mode &= mode,
             None if mode & !widest != 0 => {
