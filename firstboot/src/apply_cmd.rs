@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
 
 use base64::Engine as _;
 use firstboot::apply::{self, ApplyError, ApplyOptions, Recovery, TxnError};
@@ -34,6 +35,10 @@ pub struct Args {
     /// Root directory to write the configuration under.
     #[arg(long, value_name = "DIR", default_value = "/")]
     root: PathBuf,
+    /// How long to wait for another `apply` on the same root to finish (the boot unit's, say)
+    /// before giving up with exit status 3.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    lock_wait: u64,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -60,8 +65,23 @@ pub fn run(args: Args) -> ExitCode {
     let opts = ApplyOptions {
         root: args.root.clone(),
         fault_after,
+        on_recovery: report_recovery,
     };
-    let report = match apply::apply(&loaded.config, &opts) {
+    // Held until this process exits: the live effects below belong to the same transaction.
+    let lock = match apply::lock_root(&args.root, Duration::from_secs(args.lock_wait), |path| {
+        eprintln!(
+            "haproxy-firstboot: waiting for another haproxy-firstboot run to finish (it holds {}; up to {} s)",
+            path.display(),
+            args.lock_wait
+        )
+    }) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("haproxy-firstboot: {e}");
+            return fail(live, 3, &format!("cannot apply the configuration: {e}"));
+        }
+    };
+    let report = match apply::apply(&loaded.config, &opts, &lock) {
         Ok(r) => r,
         Err(ApplyError::Txn(TxnError::InjectedFault(n))) => {
             eprintln!("haproxy-firstboot: injected crash after {n} file operations");
@@ -72,24 +92,16 @@ pub fn run(args: Args) -> ExitCode {
             return fail(live, 3, &format!("cannot apply the configuration: {e}"));
         }
     };
-    match report.recovery {
-        Recovery::Clean => {}
-        Recovery::RolledForward => {
-            eprintln!(
-                "haproxy-firstboot: completed the configuration change an earlier run was interrupted in"
-            )
-        }
-        Recovery::RolledBack => {
-            eprintln!(
-                "haproxy-firstboot: discarded the unfinished configuration change of an interrupted run"
-            )
-        }
-    }
     for n in &report.notes {
         eprintln!("haproxy-firstboot: note: {n}");
     }
     for c in &report.changed {
-        eprintln!("haproxy-firstboot: wrote /{c}");
+        let verb = if report.removed.contains(c) {
+            "removed"
+        } else {
+            "wrote"
+        };
+        eprintln!("haproxy-firstboot: {verb} /{c}");
     }
     if live {
         live_effects(&loaded.config, &report);
@@ -135,6 +147,29 @@ fn live_effects(cfg: &firstboot::config::ValidatedConfig, report: &apply::Report
                     args[0]
                 );
             }
+        }
+    }
+}
+
+/// Says what recovery of an interrupted or damaged earlier run did.
+fn report_recovery(recovery: &Recovery) {
+    match recovery {
+        Recovery::Clean => {}
+        Recovery::RolledForward => {
+            eprintln!(
+                "haproxy-firstboot: completed the configuration change an earlier run was interrupted in"
+            )
+        }
+        Recovery::RolledBack => {
+            eprintln!(
+                "haproxy-firstboot: discarded the unfinished configuration change of an interrupted run"
+            )
+        }
+        Recovery::DamagedJournal(why) => {
+            eprintln!(
+                "haproxy-firstboot: warning: ignored a damaged transaction journal ({why}); \
+                 discarded its staged files; this run writes every file that differs"
+            )
         }
     }
 }

@@ -72,3 +72,151 @@ fn aborted_apply_recovers_and_converges() {
     }
     assert!(aborted >= 4, "only {aborted} runs were aborted");
 }
+
+const JOURNAL: &str = "var/lib/haproxy-firstboot/transaction.json";
+
+/// A root with the default configuration applied, and the environment to change it to.
+fn applied_root(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let root = dir.join(name);
+    std::fs::create_dir(&root).unwrap();
+    let o = apply(&root, &default_props(), "default", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    root
+}
+
+fn changed_props() -> Vec<(String, String)> {
+    with(
+        default_props(),
+        &[("loadbalance.dataplane_port", Some("6443"))],
+    )
+}
+
+fn assert_changed_applied(root: &std::path::Path, what: &str) {
+    let dp = std::fs::read_to_string(root.join("etc/haproxy/dataplaneapi.cfg")).unwrap();
+    assert!(dp.contains("TLS_PORT=6443"), "{what}: {dp}");
+    assert!(!root.join(JOURNAL).exists(), "{what}");
+    let again = apply(root, &changed_props(), "default", &[]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("(0 files changed)"),
+        "{what}: {}",
+        text(&again)
+    );
+}
+
+#[test]
+fn a_damaged_journal_is_rolled_back_and_the_run_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let damaged: [&[u8]; 4] = [
+        b"",
+        b"{\"entries\": [{\"do\": \"rename\", \"staged\": \"etc/.hosts.hf",
+        b"\0\0\0\0\0\0\0\0",
+        b"{\"entries\": [{\"do\": \"explode\"}]}",
+    ];
+    for (i, journal) in damaged.into_iter().enumerate() {
+        let root = applied_root(dir.path(), &format!("r{i}"));
+        std::fs::write(root.join(JOURNAL), journal).unwrap();
+        // A staged file the damaged journal may or may not have named: not provably complete.
+        std::fs::write(root.join("etc/.hosts.hfb-new"), "half a file").unwrap();
+        let o = apply(&root, &changed_props(), "default", &[]);
+        assert!(o.status.success(), "journal {i}: {}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("damaged transaction journal"), "{err}");
+        assert!(!root.join("etc/.hosts.hfb-new").exists());
+        let hosts = std::fs::read_to_string(root.join("etc/hosts")).unwrap();
+        assert!(hosts.contains("haproxy.corp.example"), "{hosts}");
+        assert_changed_applied(&root, &format!("journal {i}"));
+    }
+}
+
+#[test]
+fn journal_paths_are_confined_to_the_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let victim = outside.join("victim");
+    let abs = victim.display().to_string();
+    let entries = [
+        r#"{"do": "remove", "target": "../outside/victim"}"#.to_string(),
+        format!(r#"{{"do": "remove", "target": "{abs}"}}"#),
+        r#"{"do": "remove", "target": "etc/../../outside/victim"}"#.to_string(),
+        r#"{"do": "rename", "staged": "../outside/victim", "target": "etc/hosts"}"#.to_string(),
+        r#"{"do": "rename", "staged": "etc/.hosts.hfb-new", "target": "../outside/victim"}"#
+            .to_string(),
+        // etc/vmware is a symlink out of the root.
+        r#"{"do": "remove", "target": "etc/vmware/victim"}"#.to_string(),
+    ];
+    for (i, entry) in entries.iter().enumerate() {
+        std::fs::write(&victim, "not first boot's").unwrap();
+        let root = applied_root(dir.path(), &format!("r{i}"));
+        if entry.contains("etc/vmware/") {
+            let vmware = root.join("etc/vmware");
+            std::fs::rename(&vmware, dir.path().join(format!("vmware{i}"))).unwrap();
+            std::os::unix::fs::symlink(&outside, &vmware).unwrap();
+        }
+        std::fs::write(root.join(JOURNAL), format!(r#"{{"entries": [{entry}]}}"#)).unwrap();
+        std::fs::write(root.join("etc/.hosts.hfb-new"), "staged").unwrap();
+        let o = apply(&root, &changed_props(), "default", &[]);
+        assert_eq!(
+            std::fs::read_to_string(&victim).ok().as_deref(),
+            Some("not first boot's"),
+            "entry {entry}: {}",
+            text(&o)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("damaged transaction journal"),
+            "{entry}: {err}"
+        );
+        assert!(!root.join(JOURNAL).exists(), "{entry}");
+        if entry.contains("etc/vmware/") {
+            // Nor does the run itself write through the escaping directory.
+            assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+            assert!(err.contains("leads to"), "{err}");
+        } else {
+            assert!(o.status.success(), "{entry}: {}", text(&o));
+        }
+    }
+}
+
+/// A killed run can leave its ssh-keygen behind, still writing into the key scratch
+/// directory; the next run must not depend on that directory.
+#[test]
+fn a_leftover_ssh_keygen_does_not_break_the_next_run() {
+    if !require("ssh-keygen") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = applied_root(dir.path(), "root");
+    for t in ["rsa", "ecdsa", "ed25519"] {
+        for suffix in ["", ".pub"] {
+            std::fs::remove_file(root.join(format!("etc/ssh/ssh_host_{t}_key{suffix}"))).unwrap();
+        }
+    }
+    // Stands in for the orphan: keeps (re)creating key files in the old scratch directory.
+    let scratch = root.join("var/lib/haproxy-firstboot/.keygen");
+    let mut orphan = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(
+            "while :; do mkdir -p \"$1\" && for t in rsa ecdsa ed25519; do \
+             : > \"$1/ssh_host_${t}_key\"; done; sleep 0.01; done",
+        )
+        .arg("sh")
+        .arg(&scratch)
+        .spawn()
+        .unwrap();
+    let o = apply(&root, &changed_props(), "default", &[]);
+    orphan.kill().unwrap();
+    orphan.wait().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for t in ["rsa", "ecdsa", "ed25519"] {
+        let key = root.join(format!("etc/ssh/ssh_host_{t}_key"));
+        let derived = std::process::Command::new("ssh-keygen")
+            .arg("-y")
+            .arg("-f")
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(derived.status.success(), "{t}: {}", text(&derived));
+    }
+    assert_changed_applied(&root, "after the orphan");
+}

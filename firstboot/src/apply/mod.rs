@@ -5,7 +5,13 @@
 //! SSH host keys), decide what to keep, render, and commit only the files whose content or
 //! mode differ — with the status record — in one crash-safe transaction ([`txn::commit`]).
 //! Applying the same environment again changes nothing.
+//!
+//! Rules beyond the rendering: a CA an earlier environment supplied is not kept once the
+//! environment stops supplying it (a new one is generated, as on a first boot without one);
+//! secret files first boot keeps (`/etc/shadow`, SSH host keys) never stay wider than 0640 /
+//! 0600 and are never widened. The caller holds the root's lock ([`lock_root`]).
 
+mod lock;
 mod sshkeys;
 pub mod txn;
 
@@ -21,6 +27,7 @@ use crate::crypt;
 use crate::render::{self, Inputs, RenderedFile};
 use crate::tls::{self, ExistingTls, TlsMaterial};
 
+pub use lock::{LOCK, LockError, RootLock, lock_root};
 pub use txn::{Io, Recovery, TxnError};
 
 /// The status record: what was applied from which environment. No secrets: the environment
@@ -32,6 +39,8 @@ pub const STATUS: &str = "var/lib/haproxy-firstboot/status.json";
 pub enum ApplyError {
     #[error(transparent)]
     Txn(#[from] TxnError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error(transparent)]
@@ -54,6 +63,9 @@ pub struct ApplyOptions {
     pub root: PathBuf,
     /// Fail the file operation after this many (crash tests only).
     pub fault_after: Option<u64>,
+    /// Told what recovery found before anything else happens, so it is known even when the
+    /// rest of the run fails.
+    pub on_recovery: fn(&Recovery),
 }
 
 /// What [`apply`] did.
@@ -63,6 +75,8 @@ pub struct Report {
     pub environment_sha256: String,
     /// Files written or removed, relative to the root; empty when nothing changed.
     pub changed: Vec<String>,
+    /// Those of `changed` that were removed.
+    pub removed: Vec<String>,
     /// What recovery found from an earlier, interrupted run.
     pub recovery: Recovery,
     /// The CA certificate (chain) now in place, to publish.
@@ -82,6 +96,10 @@ pub struct Status {
     pub root_shadow_hash_sha256: Option<String>,
     /// Every file the configuration consists of (relative to the root).
     pub files: Vec<String>,
+    /// SHA-256 of `ca.crt` when it is the CA the environment supplied (absent when the
+    /// appliance generated it): once the environment stops supplying it, it is replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supplied_ca_sha256: Option<String>,
 }
 
 fn read_opt(root: &Path, rel: &str) -> Result<Option<String>, ApplyError> {
@@ -171,11 +189,68 @@ fn unchanged(path: &Path, contents: &[u8], mode: u32) -> bool {
         && fs::read(path).is_ok_and(|c| c == contents)
 }
 
-/// Recovers an interrupted run, then applies `cfg` to `opts.root`.
-pub fn apply(cfg: &ValidatedConfig, opts: &ApplyOptions) -> Result<Report, ApplyError> {
+/// Files with secrets first boot keeps but may not rewrite, with the widest mode they may have.
+fn mode_capped_files() -> Vec<(String, u32)> {
+    let mut capped = vec![(render::SHADOW.to_string(), 0o640)];
+    capped.extend(sshkeys::host_key_files());
+    capped
+}
+
+/// Never widens the mode of an existing file with secrets: a rendered one keeps the stricter
+/// of its mode and the file's (e.g. a 0000 `/etc/shadow`); one not rendered but wider than
+/// allowed is returned, same content, with its mode narrowed.
+fn narrow_modes(root: &Path, files: &mut [RenderedFile]) -> Result<Vec<RenderedFile>, ApplyError> {
+    let mut narrowed = Vec::new();
+    for (rel, widest) in mode_capped_files() {
+        let path = root.join(&rel);
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        match files.iter_mut().find(|f| f.path == rel) {
+            Some(f) => f.mode &= mode,
+            None if mode & !widest != 0 => {
+                let contents = fs::read(&path).map_err(|source| ApplyError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                narrowed.push(RenderedFile {
+                    path: rel,
+                    contents,
+                    mode: mode & widest,
+                });
+            }
+            None => {}
+        }
+    }
+    Ok(narrowed)
+}
+
+/// Is the CA on disk the one an earlier environment supplied (per the status record)?
+fn was_supplied_ca(previous: Option<&Status>, existing: &ExistingTls) -> bool {
+    match (
+        previous.and_then(|p| p.supplied_ca_sha256.as_deref()),
+        &existing.ca_cert_pem,
+    ) {
+        (Some(supplied), Some(on_disk)) => supplied == sha256_hex(on_disk.as_bytes()),
+        _ => false,
+    }
+}
+
+/// Recovers an interrupted run, then applies `cfg` to `opts.root`, whose lock the caller holds
+/// (see [`lock_root`]).
+pub fn apply(
+    cfg: &ValidatedConfig,
+    opts: &ApplyOptions,
+    _lock: &RootLock,
+) -> Result<Report, ApplyError> {
     let root = opts.root.as_path();
     let mut io = Io::new(opts.fault_after);
     let recovery = txn::recover(root, &mut io)?;
+    (opts.on_recovery)(&recovery);
     let previous = read_status(root);
     let mut notes = Vec::new();
 
@@ -194,13 +269,20 @@ pub fn apply(cfg: &ValidatedConfig, opts: &ApplyOptions) -> Result<Report, Apply
     let environment_sha256 = fingerprint(cfg, &salt)?;
 
     // TLS.
-    let existing_tls = ExistingTls {
+    let mut existing_tls = ExistingTls {
         ca_cert_pem: read_opt(root, render::CA_CERT)?,
         ca_key_pem: read_opt(root, render::CA_KEY)?,
         server_cert_pem: read_opt(root, render::SERVER_CERT)?,
         server_key_pem: read_opt(root, render::SERVER_KEY)?,
     };
+    if cfg.ca().is_none() && was_supplied_ca(previous.as_ref(), &existing_tls) {
+        // The environment is the source of truth: a CA it no longer supplies is not kept.
+        existing_tls.ca_cert_pem = None;
+        existing_tls.ca_key_pem = None;
+    }
     let tls: TlsMaterial = tls::resolve(cfg, &existing_tls)?;
+    let supplied_ca_sha256 =
+        (tls.ca_origin == tls::CaOrigin::Supplied).then(|| sha256_hex(tls.ca_cert_pem.as_bytes()));
 
     // The Data Plane API user's hash: kept while it still matches the password.
     let existing_haproxy = read_opt(root, render::HAPROXY_CFG)?;
@@ -272,6 +354,7 @@ pub fn apply(cfg: &ValidatedConfig, opts: &ApplyOptions) -> Result<Report, Apply
         fingerprint_salt: salt_hex,
         root_shadow_hash_sha256,
         files: listed,
+        supplied_ca_sha256,
     };
     let status_text = serde_json::to_string_pretty(&status)
         .map(|mut s| {
@@ -280,6 +363,8 @@ pub fn apply(cfg: &ValidatedConfig, opts: &ApplyOptions) -> Result<Report, Apply
         })
         .unwrap_or_default();
     files.push(RenderedFile::text(STATUS, status_text, 0o600));
+    let narrowed = narrow_modes(root, &mut files)?;
+    files.extend(narrowed);
 
     let mut changes = Vec::new();
     let mut changed = Vec::new();
@@ -289,9 +374,11 @@ pub fn apply(cfg: &ValidatedConfig, opts: &ApplyOptions) -> Result<Report, Apply
             changes.push(txn::Change::Write(f));
         }
     }
+    let mut removed = Vec::new();
     for r in &rendered.remove {
         if root.join(r).symlink_metadata().is_ok() {
             changed.push(r.clone());
+            removed.push(r.clone());
             changes.push(txn::Change::Remove(r.clone()));
         }
     }
@@ -301,6 +388,7 @@ pub fn apply(cfg: &ValidatedConfig, opts: &ApplyOptions) -> Result<Report, Apply
     Ok(Report {
         environment_sha256,
         changed,
+        removed,
         recovery,
         ca_cert_pem: tls.ca_cert_pem,
         notes,

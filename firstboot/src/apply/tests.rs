@@ -33,10 +33,17 @@ fn snapshot(root: &Path) -> Snapshot {
     out
 }
 
+/// [`super::apply`] under the root's lock.
+fn apply(cfg: &ValidatedConfig, opts: &ApplyOptions) -> Result<Report, ApplyError> {
+    let lock = lock_root(&opts.root, std::time::Duration::ZERO, |_| {})?;
+    super::apply(cfg, opts, &lock)
+}
+
 fn opts(root: &Path) -> ApplyOptions {
     ApplyOptions {
         root: root.to_path_buf(),
         fault_after: None,
+        on_recovery: |_| {},
     }
 }
 
@@ -224,6 +231,7 @@ fn crash_at_every_point_leaves_old_or_new_and_converges() {
         let o = ApplyOptions {
             root: dir.path().to_path_buf(),
             fault_after: Some(n),
+            on_recovery: |_| {},
         };
         match apply(&b, &o) {
             Ok(_) => {
@@ -286,6 +294,7 @@ fn crash_during_the_first_run_leaves_nothing_or_everything() {
         let o = ApplyOptions {
             root: dir.path().to_path_buf(),
             fault_after: Some(n),
+            on_recovery: |_| {},
         };
         let done = apply(&cfg, &o).is_ok();
         txn::recover(dir.path(), &mut Io::new(None)).unwrap();
@@ -327,4 +336,83 @@ fn crash_during_the_first_run_leaves_nothing_or_everything() {
 
         n += if n < 3 { 1 } else { n / 2 + 5 };
     }
+}
+
+#[test]
+fn a_removed_file_is_reported_as_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let a = fixtures::default_static();
+    let mut f = fixtures::frontend_static();
+    f.hostname = a.hostname.clone();
+    apply(&f, &opts(dir.path())).unwrap();
+    let r = apply(&a, &opts(dir.path())).unwrap();
+    let gone = "etc/systemd/network/10-frontend.network".to_string();
+    assert!(r.changed.contains(&gone), "{:?}", r.changed);
+    assert_eq!(r.removed, vec![gone]);
+}
+
+/// The environment is the source of truth for the CA: once it no longer supplies one, the
+/// appliance uses a CA of its own, as when none was ever supplied.
+#[test]
+fn a_cleared_ca_is_replaced_by_a_generated_one() {
+    // A CA to supply: one the appliance generated in another root.
+    let other = tempfile::tempdir().unwrap();
+    seed(other.path());
+    let cfg = fixtures::default_static();
+    apply(&cfg, &opts(other.path())).unwrap();
+    let supplied = crate::config::CaMaterial {
+        cert_chain_pem: fs::read_to_string(other.path().join(render::CA_CERT)).unwrap(),
+        key_pkcs8_pem: crate::config::Secret(
+            fs::read_to_string(other.path().join(render::CA_KEY)).unwrap(),
+        ),
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let mut with_ca = cfg.clone();
+    with_ca.ca = Some(supplied.clone());
+    apply(&with_ca, &opts(dir.path())).unwrap();
+    let ca_crt = |root: &Path| fs::read_to_string(root.join(render::CA_CERT)).unwrap();
+    assert_eq!(ca_crt(dir.path()), supplied.cert_chain_pem);
+
+    let r = apply(&cfg, &opts(dir.path())).unwrap();
+    let generated = ca_crt(dir.path());
+    assert_ne!(generated, supplied.cert_chain_pem);
+    assert_ne!(
+        fs::read_to_string(dir.path().join(render::CA_KEY)).unwrap(),
+        supplied.key_pkcs8_pem.expose()
+    );
+    assert!(r.changed.contains(&render::SERVER_CERT.to_string()));
+    // The generated CA is then kept, like one generated at the first boot.
+    let again = apply(&cfg, &opts(dir.path())).unwrap();
+    assert!(again.changed.is_empty(), "{:?}", again.changed);
+    assert_eq!(ca_crt(dir.path()), generated);
+}
+
+#[test]
+fn loose_modes_of_shadow_and_host_keys_are_tightened() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let cfg = fixtures::default_static();
+    apply(&cfg, &opts(dir.path())).unwrap();
+    let before = snapshot(dir.path());
+    let chmod = |rel: &str, mode: u32| {
+        fs::set_permissions(dir.path().join(rel), fs::Permissions::from_mode(mode)).unwrap();
+    };
+    chmod("etc/shadow", 0o664);
+    chmod("etc/ssh/ssh_host_rsa_key", 0o644);
+    chmod("etc/ssh/ssh_host_ed25519_key", 0o640);
+    chmod("etc/ssh/ssh_host_ecdsa_key.pub", 0o666);
+    let r = apply(&cfg, &opts(dir.path())).unwrap();
+    assert_eq!(snapshot(dir.path()), before, "{:?}", r.changed);
+    // A stricter mode than the appliance's (0000 as on some distributions) is left alone.
+    chmod("etc/shadow", 0o000);
+    let r = apply(&cfg, &opts(dir.path())).unwrap();
+    assert!(r.changed.is_empty(), "{:?}", r.changed);
+    let mode = fs::metadata(dir.path().join("etc/shadow"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0);
 }

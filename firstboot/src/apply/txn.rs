@@ -14,6 +14,11 @@
 //! run — which the unit orders before every consumer of these files — first restores either
 //! the complete old or the complete new configuration.
 //!
+//! A journal that cannot be trusted — unparsable (empty, truncated), or naming a path that is
+//! not a plain file name in one of [`MANAGED_DIRS`] inside the root — is never acted on: the
+//! staged files (none provably complete) are deleted, the journal removed, and the run goes on
+//! to write every file whose content differs, which repairs a half-done transaction.
+//!
 //! Every file operation goes through [`Io`], which can inject a fault after N operations: the
 //! crash tests walk N over every point of a transaction.
 
@@ -21,7 +26,7 @@ use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +61,8 @@ pub enum TxnError {
     InjectedFault(u64),
     #[error("the transaction journal {} is unreadable: {detail}", path.display())]
     Journal { path: PathBuf, detail: String },
+    #[error("refusing to write {path:?}: not a file in a directory first boot manages ({detail})")]
+    OutsideManagedDirs { path: String, detail: String },
 }
 
 /// Counts file operations; fails the one after `fault_after`.
@@ -163,6 +170,16 @@ pub fn commit(root: &Path, changes: &[Change<'_>], io: &mut Io) -> Result<(), Tx
     let mut entries = Vec::new();
     let mut dirs = BTreeSet::new();
     for change in changes {
+        let target = match change {
+            Change::Write(f) => &f.path,
+            Change::Remove(t) => t,
+        };
+        confined(root, target).map_err(|detail| TxnError::OutsideManagedDirs {
+            path: target.clone(),
+            detail,
+        })?;
+    }
+    for change in changes {
         match change {
             Change::Write(f) => {
                 let dir = root.join(parent_of(&f.path));
@@ -240,6 +257,44 @@ fn finish(root: &Path, journal: &Journal, io: &mut Io) -> Result<(), TxnError> {
     fsync_dir(io, &root.join(STATE_DIR))
 }
 
+/// Is `rel` a plain file name in one of [`MANAGED_DIRS`], whose directory resolves inside
+/// `root`? `Err` says why not.
+fn confined(root: &Path, rel: &str) -> Result<(), String> {
+    let path = Path::new(rel);
+    if !path.components().all(|c| matches!(c, Component::Normal(_))) || rel.is_empty() {
+        return Err("not a relative path of plain names".into());
+    }
+    let dir = parent_of(rel);
+    if !MANAGED_DIRS.contains(&dir) {
+        return Err(format!("{dir:?} is not a managed directory"));
+    }
+    // A managed directory (or one above it) may be a symlink: it must still lead into the root.
+    match (fs::canonicalize(root.join(dir)), fs::canonicalize(root)) {
+        (Ok(real_dir), Ok(real_root)) if real_dir.starts_with(&real_root) => Ok(()),
+        (Ok(real_dir), _) => Err(format!("{dir:?} leads to {}", real_dir.display())),
+        (Err(e), _) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        (Err(e), _) => Err(format!("resolving {dir:?}: {e}")),
+    }
+}
+
+/// Parses the journal and checks every path in it; `Err` says what is wrong.
+fn parse_journal(root: &Path, text: &[u8]) -> Result<Journal, String> {
+    let journal: Journal = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    for e in &journal.entries {
+        let target = match e {
+            Entry::Rename { staged, target } => {
+                if *staged != staged_name(target) {
+                    return Err(format!("{staged:?} is not the staged name of {target:?}"));
+                }
+                target
+            }
+            Entry::Remove { target } => target,
+        };
+        confined(root, target).map_err(|why| format!("{target:?}: {why}"))?;
+    }
+    Ok(journal)
+}
+
 /// What [`recover`] found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Recovery {
@@ -248,20 +303,37 @@ pub enum Recovery {
     RolledForward,
     /// An uncommitted transaction's staged files were deleted.
     RolledBack,
+    /// The journal was damaged (the reason): it was removed and the staged files deleted.
+    DamagedJournal(String),
 }
 
 /// Completes or rolls back an interrupted transaction (see the module documentation).
 pub fn recover(root: &Path, io: &mut Io) -> Result<Recovery, TxnError> {
     let jpath = root.join(JOURNAL);
-    if jpath.exists() {
+    if jpath.symlink_metadata().is_ok() {
         let text = io.op("read", &jpath, || fs::read(&jpath))?;
-        let journal: Journal = serde_json::from_slice(&text).map_err(|e| TxnError::Journal {
-            path: jpath.clone(),
-            detail: e.to_string(),
-        })?;
-        finish(root, &journal, io)?;
-        return Ok(Recovery::RolledForward);
+        match parse_journal(root, &text) {
+            Ok(journal) => {
+                finish(root, &journal, io)?;
+                return Ok(Recovery::RolledForward);
+            }
+            Err(why) => {
+                delete_staged(root, io)?;
+                io.op("remove", &jpath, || fs::remove_file(&jpath))?;
+                fsync_dir(io, &root.join(STATE_DIR))?;
+                return Ok(Recovery::DamagedJournal(why));
+            }
+        }
     }
+    Ok(if delete_staged(root, io)? {
+        Recovery::RolledBack
+    } else {
+        Recovery::Clean
+    })
+}
+
+/// Deletes every staged file in the managed directories; were there any?
+fn delete_staged(root: &Path, io: &mut Io) -> Result<bool, TxnError> {
     let mut found = false;
     for d in MANAGED_DIRS {
         let dir = root.join(d);
@@ -280,11 +352,7 @@ pub fn recover(root: &Path, io: &mut Io) -> Result<Recovery, TxnError> {
             io.op("remove", &p, || fs::remove_file(&p))?;
         }
     }
-    Ok(if found {
-        Recovery::RolledBack
-    } else {
-        Recovery::Clean
-    })
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -296,5 +364,24 @@ mod tests {
     fn staged_names() {
         assert_eq!(staged_name("etc/hosts"), "etc/.hosts.hfb-new");
         assert_eq!(staged_name("x"), ".x.hfb-new");
+    }
+
+    #[test]
+    fn only_plain_names_in_managed_dirs_are_confined() {
+        let root = tempfile::tempdir().unwrap();
+        assert!(confined(root.path(), "etc/hosts").is_ok());
+        assert!(confined(root.path(), JOURNAL).is_ok());
+        for bad in [
+            "",
+            "../x",
+            "/etc/hosts",
+            "etc/../etc/hosts",
+            "etc/./hosts",
+            "usr/bin/x",
+            "etc/haproxy/sub/x",
+            "hosts",
+        ] {
+            assert!(confined(root.path(), bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use crate::config::{Deployment, ValidatedConfig};
 use crate::tls::TlsMaterial;
 
 pub use haproxy::{HAPROXY_CFG, userlist_hash};
-pub use system::shadow_root_hash;
+pub use system::{SHADOW, shadow_root_hash};
 
 /// One file to write, relative to the target root (no leading `/`).
 #[derive(Clone, PartialEq, Eq)]

@@ -62,27 +62,45 @@ pub(super) fn render(
 }
 
 /// `/etc/shadow` with root's password hash and last-change day replaced (or a root entry
-/// added); every other line is kept byte for byte.
+/// added); every other line is kept byte for byte. Any line whose name field is `root` is
+/// root's entry, however malformed: the first becomes a complete entry (its remaining fields
+/// kept, missing ones filled with Debian's defaults), later ones are dropped — PAM reads only
+/// the first, so a second root entry is at best dead and at worst confusing.
 fn shadow_with_root(existing: Option<&str>, hash: &str, day: u64) -> String {
     let mut out = String::new();
     let mut found = false;
     for line in existing.unwrap_or("").lines() {
-        let fields: Vec<&str> = line.split(':').collect();
-        if fields.first() == Some(&"root") && fields.len() >= 3 && !found {
-            found = true;
-            let mut f: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
-            f[1] = hash.to_string();
-            f[2] = day.to_string();
-            out.push_str(&f.join(":"));
-        } else {
+        if line.split(':').next() != Some("root") {
             out.push_str(line);
+            out.push('\n');
+        } else if !found {
+            found = true;
+            out.push_str(&root_entry(line, hash, day));
+            out.push('\n');
         }
-        out.push('\n');
     }
     if !found {
-        out.insert_str(0, &format!("root:{hash}:{day}:0:99999:7:::\n"));
+        out.insert_str(0, &format!("{}\n", root_entry("root", hash, day)));
     }
     out
+}
+
+/// `line` (root's entry) with the hash and day set and all nine fields present.
+fn root_entry(line: &str, hash: &str, day: u64) -> String {
+    // name:hash:last change:min:max:warn:inactive:expire:reserved
+    const DEFAULTS: [&str; 9] = ["root", "", "", "0", "99999", "7", "", "", ""];
+    let day = day.to_string();
+    let given: Vec<&str> = line.split(':').collect();
+    let fields: Vec<&str> = DEFAULTS
+        .iter()
+        .enumerate()
+        .map(|(i, default)| match i {
+            1 => hash,
+            2 => &day,
+            _ => given.get(i).copied().unwrap_or(default),
+        })
+        .collect();
+    fields.join(":")
 }
 
 /// root's password hash in an `/etc/shadow` text.
@@ -107,6 +125,20 @@ mod tests {
             "root:$6$s$h:20000:0:99999:7:::\ndaemon:*:19000:0:99999:7:::\nuser:$6$x$y:19001:0:99999:7:::\n"
         );
         assert_eq!(shadow_root_hash(&new), Some("$6$s$h"));
+    }
+
+    #[test]
+    fn a_malformed_root_entry_is_replaced_not_duplicated() {
+        for old in ["root\n", "root:\n", "root:*\n", "root:*:19000:0\n"] {
+            let shadow = format!("{old}daemon:*:1:0:99999:7:::\nroot:!:3:0:99999:7:::\n");
+            let new = shadow_with_root(Some(&shadow), "$6$s$h", 5);
+            let roots: Vec<_> = new.lines().filter(|l| l.starts_with("root:")).collect();
+            assert_eq!(roots.len(), 1, "{old:?} -> {new}");
+            assert_eq!(roots[0].split(':').count(), 9, "{old:?} -> {new}");
+            assert!(roots[0].starts_with("root:$6$s$h:5:"), "{old:?} -> {new}");
+            assert!(new.contains("daemon:*:1:0:99999:7:::\n"), "{new}");
+            assert_eq!(shadow_root_hash(&new), Some("$6$s$h"));
+        }
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub fn env_xml(props: &[(String, String)]) -> String {
     env_support::doc(props, None)
 }
 
+/// The status record, relative to the root.
+pub const STATUS: &str = "var/lib/haproxy-firstboot/status.json";
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_haproxy-firstboot"))
 }
@@ -65,19 +68,31 @@ pub fn apply(
     extra_env: &[(&str, &str)],
 ) -> Output {
     let env = root.with_extension("ovf-env.xml");
-    std::fs::write(&env, env_xml(props)).unwrap();
-    let mut cmd = Command::new(bin());
-    cmd.arg("apply")
-        .arg("--env")
-        .arg(&env)
-        .arg("--root")
-        .arg(root)
-        .arg("--deployment")
-        .arg(deployment);
+    let mut cmd = apply_command(root, &env, props, deployment);
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
+}
+
+/// The `haproxy-firstboot apply` command for `props`, written to `env` (one file per
+/// concurrent run), not yet started.
+pub fn apply_command(
+    root: &Path,
+    env: &Path,
+    props: &[(String, String)],
+    deployment: &str,
+) -> Command {
+    std::fs::write(env, env_xml(props)).unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.arg("apply")
+        .arg("--env")
+        .arg(env)
+        .arg("--root")
+        .arg(root)
+        .arg("--deployment")
+        .arg(deployment);
+    cmd
 }
 
 pub fn text(o: &Output) -> String {
