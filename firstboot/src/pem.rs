@@ -97,7 +97,8 @@ pub enum PemError {
     NoKey,
     #[error(
         "the BEGIN line of block {block} is damaged: no ----- after a label of capital letters, \
-         digits and spaces; expected a line like -----BEGIN PRIVATE KEY-----"
+         digits and spaces; expected -----BEGIN, a label such as CERTIFICATE or PRIVATE KEY, \
+         and -----"
     )]
     DamagedBegin { block: usize },
     #[error("block {block} ({label}) has no matching -----END line")]

@@ -124,7 +124,8 @@ impl fmt::Display for Invalid {
                 .filter(|m| *m > 0)
             {
                 let label = definition::appliance().label(key);
-                writeln!(f, "  - {label} ({key}): {more} more problems like these")?;
+                let s = if more == 1 { "" } else { "s" };
+                writeln!(f, "  - {label} ({key}): {more} more problem{s} like these")?;
             }
         }
         Ok(())
