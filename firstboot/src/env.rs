@@ -416,8 +416,9 @@ impl<'a> Parser<'a> {
         let mut out = Vec::new();
         for attr in start.attributes() {
             let pos = self.reader.buffer_position();
-            let attr =
-                attr.map_err(|e| self.malformed(pos, quote::one_line(&e.to_string(), 200)))?;
+            let attr = attr.map_err(|e| {
+                self.malformed(pos, quote::one_line(&e.to_string(), PARSER_MESSAGE_CHARS))
+            })?;
             let (ns, local) = self.reader.resolve_attribute(attr.key);
             let ns = owned_ns(&ns);
             let name = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
@@ -526,7 +527,7 @@ impl ValueProblem {
                     EscapeError::InvalidCharRef(e) if show => {
                         format!(
                             "an invalid character reference ({})",
-                            quote::one_line(&e.to_string(), 80)
+                            quote::one_line(&e.to_string(), PARSER_MESSAGE_CHARS)
                         )
                     }
                     EscapeError::InvalidCharRef(_) => "an invalid character reference".to_owned(),
@@ -585,7 +586,7 @@ fn reader_message(e: &quick_xml::Error) -> String {
         quick_xml::Error::IllFormed(Ill::MissingEndTag(name)) => {
             format!("the element {} is not closed", quote::value(name))
         }
-        other => quote::one_line(&other.to_string(), 200),
+        other => quote::one_line(&other.to_string(), PARSER_MESSAGE_CHARS),
     }
 }
 
@@ -601,6 +602,9 @@ fn find(attrs: &[Attr], ns: &str, local: &str) -> Option<String> {
         .find(|a| a.ns.as_deref() == Some(ns) && a.local == local)
         .map(|a| a.value.clone())
 }
+
+/// Characters of a message of quick-xml's shown (they may name elements of any length).
+const PARSER_MESSAGE_CHARS: usize = 200;
 
 /// Marks an undeclared prefix (cannot be a real URI: it contains NUL).
 const UNKNOWN_NS: &str = "\u{0}unknown";
