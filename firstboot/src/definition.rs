@@ -20,6 +20,9 @@ pub struct PropertySpec {
     pub default: Option<String>,
     pub user_configurable: bool,
     pub password: bool,
+    /// The value must never be shown anywhere (messages, logs, status): a password, or a
+    /// property of [`KEY_MATERIAL`]. See [`Definition::is_secret`].
+    pub secret: bool,
     /// Deployment option the property belongs to (`frontend`), if restricted.
     pub configuration: Option<String>,
 }
@@ -64,10 +67,21 @@ impl Definition {
             .unwrap_or_else(|| key.to_owned())
     }
 
+    /// Whether the value of `key` is a secret: never printed, logged or published, not even in
+    /// part. Unknown keys are not secrets (their values are never shown either).
+    pub fn is_secret(&self, key: &str) -> bool {
+        self.property(key).is_some_and(|p| p.secret)
+    }
+
     pub fn default(&self, key: &str) -> Option<&str> {
         self.property(key).and_then(|p| p.default.as_deref())
     }
 }
+
+/// Properties holding private keys. They are secrets like the `password = true` ones, but are
+/// not declared as passwords in the descriptor: vSphere shows password properties as masked
+/// one-line fields, in which a pasted PEM key could not be checked by the administrator.
+pub const KEY_MATERIAL: &[&str] = &["appliance.ca_cert_key"];
 
 /// The embedded definition, parsed once.
 ///
@@ -95,6 +109,7 @@ pub fn parse(text: &str) -> Result<Definition, ovf::definition::DefinitionError>
             default: p.default().map(str::to_owned),
             user_configurable: p.user_configurable,
             password: p.password,
+            secret: p.password || KEY_MATERIAL.contains(&p.full_key().as_str()),
             configuration: p.configuration().map(str::to_owned),
         })
         .collect();
@@ -164,6 +179,28 @@ mod tests {
         let def = parse(DEFINITION_TOML).unwrap();
         assert!(def.property("network.workload_ip").is_some());
         assert_eq!(def.nic("frontend").unwrap().pci_slot, 224);
+    }
+
+    #[test]
+    fn secrets_are_the_passwords_and_the_key_material() {
+        let def = parse(DEFINITION_TOML).unwrap();
+        let secrets: Vec<&str> = def
+            .properties
+            .iter()
+            .filter(|p| p.secret)
+            .map(|p| p.key.as_str())
+            .collect();
+        assert_eq!(
+            secrets,
+            [
+                "appliance.root_pwd",
+                "appliance.ca_cert_key",
+                "loadbalance.haproxy_pwd"
+            ]
+        );
+        assert!(KEY_MATERIAL.iter().all(|k| def.property(k).is_some()));
+        assert!(!def.is_secret("network.hostname"));
+        assert!(!def.is_secret("no.such_key"));
     }
 
     #[test]

@@ -9,8 +9,11 @@
 //! case-sensitive string.
 
 use quick_xml::NsReader;
+use quick_xml::escape::EscapeError;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::{Namespace, ResolveResult};
+
+use crate::{definition, quote};
 
 /// Namespace of the OVF environment (`oe:` / default namespace).
 pub const OVF_ENV_NS: &str = "http://schemas.dmtf.org/ovf/environment/1";
@@ -261,7 +264,7 @@ impl<'a> Parser<'a> {
                 Ok((ns, event)) => (owned_ns(&ns), event),
                 Err(e) => {
                     let pos = self.reader.error_position();
-                    return Err(self.malformed(pos, e.to_string()));
+                    return Err(self.malformed(pos, reader_message(&e)));
                 }
             };
             match event {
@@ -298,8 +301,12 @@ impl<'a> Parser<'a> {
                     // the five predefined entities; anything else is not well-formed).
                     let pos = self.reader.buffer_position();
                     let name = r.decode().map(|n| n.into_owned()).unwrap_or_default();
-                    let resolved = quick_xml::escape::unescape(&format!("&{name};"))
-                        .map_err(|_| self.malformed(pos, format!("unknown entity &{name};")))?
+                    let reference = format!("&{name};");
+                    let resolved = quick_xml::escape::unescape(&reference)
+                        .map_err(|_| {
+                            let shown = quote::value(&reference);
+                            self.malformed(pos, format!("unknown entity {shown}"))
+                        })?
                         .into_owned();
                     self.text(&resolved, pos)?;
                 }
@@ -334,7 +341,11 @@ impl<'a> Parser<'a> {
         if ns == Some(UNKNOWN_NS) {
             let pos = self.reader.buffer_position();
             let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
-            return Err(self.malformed(pos, format!("undeclared namespace prefix in <{name}>")));
+            let name = quote::value(&name);
+            return Err(self.malformed(
+                pos,
+                format!("undeclared namespace prefix in element {name}"),
+            ));
         }
         let parent = self.stack.last().copied();
         let Some(parent) = parent else {
@@ -344,9 +355,10 @@ impl<'a> Parser<'a> {
             }
             self.seen_root = true;
             if ns != Some(OVF_ENV_NS) || local != "Environment" {
+                let local = quote::value(&local);
                 return Err(EnvError::NotAnEnvironment {
                     found: match ns {
-                        Some(ns) => format!("{local} in namespace {ns}"),
+                        Some(ns) => format!("{local} in namespace {}", quote::value(ns)),
                         None => format!("{local} (no namespace)"),
                     },
                 });
@@ -397,28 +409,184 @@ impl<'a> Parser<'a> {
         Ok(ctx)
     }
 
-    /// All attributes of an element as (namespace URI, local name, unescaped value).
+    /// All attributes of an element as (namespace URI, local name, normalised and unescaped
+    /// value).
     fn attributes(&self, start: &BytesStart<'_>) -> Result<Vec<Attr>, EnvError> {
+        let owner = self.value_owner(start);
         let mut out = Vec::new();
         for attr in start.attributes() {
             let pos = self.reader.buffer_position();
-            let attr = attr.map_err(|e| self.malformed(pos, e.to_string()))?;
+            let attr = attr.map_err(|e| {
+                self.malformed(pos, quote::one_line(&e.to_string(), PARSER_MESSAGE_CHARS))
+            })?;
             let (ns, local) = self.reader.resolve_attribute(attr.key);
             let ns = owned_ns(&ns);
+            let name = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
             if ns.as_deref() == Some(UNKNOWN_NS) {
-                let prefix = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
-                return Err(self.malformed(pos, format!("undeclared namespace prefix in {prefix}")));
+                let name = quote::value(&name);
+                return Err(self.malformed(pos, format!("undeclared namespace prefix in {name}")));
             }
-            let value = attr
-                .decode_and_unescape_value(self.reader.decoder())
-                .map_err(|e| self.malformed(pos, e.to_string()))?;
+            // The document is valid UTF-8 and a value lies between ASCII quotes.
+            let raw = String::from_utf8_lossy(&attr.value);
+            let value = attribute_value(&raw)
+                .map_err(|problem| self.malformed(pos, problem.message(&name, &owner)))?;
             out.push(Attr {
                 ns,
                 local: String::from_utf8_lossy(local.as_ref()).into_owned(),
-                value: value.into_owned(),
+                value,
             });
         }
         Ok(out)
+    }
+
+    /// Whose value the attributes of this element may hold, for messages about them.
+    fn value_owner(&self, start: &BytesStart<'_>) -> Owner {
+        let is_property = start.local_name().as_ref() == b"Property";
+        if !is_property {
+            return Owner::NotAProperty;
+        }
+        for attr in start.attributes().flatten() {
+            let (ns, local) = self.reader.resolve_attribute(attr.key);
+            if owned_ns(&ns).as_deref() == Some(OVF_ENV_NS) && local.as_ref() == b"key" {
+                let raw = String::from_utf8_lossy(&attr.value).into_owned();
+                return match attribute_value(&raw) {
+                    Ok(key) => Owner::Property(key),
+                    Err(_) => Owner::UnknownProperty,
+                };
+            }
+        }
+        Owner::UnknownProperty
+    }
+}
+
+/// Which property an element's attribute values belong to.
+enum Owner {
+    NotAProperty,
+    /// A `Property` whose key could not be read: its value may be a secret.
+    UnknownProperty,
+    Property(String),
+}
+
+impl Owner {
+    /// Whether text of the attribute values may be shown: never for a secret property, nor for
+    /// a property whose key is unknown (it may be a secret).
+    fn may_show_values(&self) -> bool {
+        match self {
+            Owner::NotAProperty => true,
+            Owner::UnknownProperty => false,
+            // Near misses of a secret key (case, spaces) count as the secret.
+            Owner::Property(key) => !definition::appliance()
+                .properties
+                .iter()
+                .any(|p| p.secret && p.key.eq_ignore_ascii_case(key.trim())),
+        }
+    }
+}
+
+/// Why an attribute value is not well-formed.
+enum ValueProblem {
+    /// A raw `<` (XML 1.0 §3.1, production AttValue), at this character.
+    LessThan {
+        at: usize,
+    },
+    Escape {
+        at: usize,
+        error: EscapeError,
+    },
+}
+
+impl ValueProblem {
+    /// What is wrong, where, and what is expected; quotes value text only when `owner` allows.
+    fn message(&self, attribute: &str, owner: &Owner) -> String {
+        let attribute = quote::value(attribute);
+        let place = match owner {
+            Owner::Property(key) => {
+                format!("attribute {attribute} of property {}", quote::value(key))
+            }
+            _ => format!("attribute {attribute}"),
+        };
+        let show = owner.may_show_values();
+        match self {
+            ValueProblem::LessThan { at } => format!(
+                "a raw '<' at character {at} of the value of {place}; expected &lt; (a value \
+                 cannot contain '<')"
+            ),
+            ValueProblem::Escape { at, error } => {
+                let what = match error {
+                    EscapeError::UnrecognizedEntity(_, name) if show => {
+                        format!(
+                            "the unknown entity reference {}",
+                            quote::value(&format!("&{name};"))
+                        )
+                    }
+                    EscapeError::UnrecognizedEntity(_, name) => format!(
+                        "an unknown entity reference of {} characters",
+                        name.chars().count() + 2
+                    ),
+                    EscapeError::UnterminatedEntity(_) => "a '&' without a closing ';'".to_owned(),
+                    EscapeError::InvalidCharRef(e) if show => {
+                        format!(
+                            "an invalid character reference ({})",
+                            quote::one_line(&e.to_string(), PARSER_MESSAGE_CHARS)
+                        )
+                    }
+                    EscapeError::InvalidCharRef(_) => "an invalid character reference".to_owned(),
+                };
+                format!(
+                    "{what} at character {at} of the value of {place}; expected &amp; &lt; &gt; \
+                     &quot; &apos; or a character reference such as &#10;"
+                )
+            }
+        }
+    }
+}
+
+/// An attribute value as XML 1.0 defines it (§2.11, §3.3.3): line ends normalised, each
+/// literal line break or tab a space, references replaced; a raw `<` is not well-formed.
+fn attribute_value(raw: &str) -> Result<String, ValueProblem> {
+    if let Some(i) = raw.find('<') {
+        return Err(ValueProblem::LessThan {
+            at: char_number(raw, i),
+        });
+    }
+    let normalised = raw.replace("\r\n", " ").replace(['\r', '\n', '\t'], " ");
+    quick_xml::escape::unescape(&normalised)
+        .map(|v| v.into_owned())
+        .map_err(|error| {
+            let byte = match &error {
+                EscapeError::UnrecognizedEntity(r, _) | EscapeError::UnterminatedEntity(r) => {
+                    r.start
+                }
+                EscapeError::InvalidCharRef(_) => normalised.find("&#").unwrap_or(0),
+            };
+            ValueProblem::Escape {
+                at: char_number(&normalised, byte),
+                error,
+            }
+        })
+}
+
+/// 1-based character number of a byte offset.
+fn char_number(s: &str, byte: usize) -> usize {
+    s.char_indices().take_while(|(i, _)| *i < byte).count() + 1
+}
+
+/// A reader error, with names from the document quoted bounded.
+fn reader_message(e: &quick_xml::Error) -> String {
+    use quick_xml::errors::IllFormedError as Ill;
+    match e {
+        quick_xml::Error::IllFormed(Ill::MismatchedEndTag { expected, found }) => format!(
+            "the end tag {} does not close the open element {}",
+            quote::value(found),
+            quote::value(expected)
+        ),
+        quick_xml::Error::IllFormed(Ill::UnmatchedEndTag(name)) => {
+            format!("the end tag {} closes no open element", quote::value(name))
+        }
+        quick_xml::Error::IllFormed(Ill::MissingEndTag(name)) => {
+            format!("the element {} is not closed", quote::value(name))
+        }
+        other => quote::one_line(&other.to_string(), PARSER_MESSAGE_CHARS),
     }
 }
 
@@ -434,6 +602,9 @@ fn find(attrs: &[Attr], ns: &str, local: &str) -> Option<String> {
         .find(|a| a.ns.as_deref() == Some(ns) && a.local == local)
         .map(|a| a.value.clone())
 }
+
+/// Characters of a message of quick-xml's shown (they may name elements of any length).
+const PARSER_MESSAGE_CHARS: usize = 200;
 
 /// Marks an undeclared prefix (cannot be a real URI: it contains NUL).
 const UNKNOWN_NS: &str = "\u{0}unknown";

@@ -9,6 +9,8 @@
 //!   defaults and PCI slots of `builder/appliance/haproxy.toml`.
 //! - [`load()`]: the shared front half of `check` and `apply` (source → parse → deployment →
 //!   validate), with [`LoadError::exit_code`] 2 (no/unusable document) or 1 (invalid).
+//! - [`quote`]: how input appears in messages: a short escaped prefix with its length, and
+//!   never any part of a secret property's value (secrets come from [`definition`]).
 //! - [`config`]: the validated, typed configuration (the contract between validation and apply).
 //! - [`render`]: validated config → the files of the appliance (askama templates).
 //! - [`apply`]: staged, fsynced, renamed into place; idempotent.
@@ -21,6 +23,7 @@ pub mod deployment;
 pub mod env;
 pub mod load;
 pub mod pem;
+pub mod quote;
 pub mod ranges;
 pub mod render;
 pub mod source;

@@ -92,7 +92,7 @@ impl LoadError {
                 let first = invalid
                     .problems
                     .first()
-                    .map(ToString::to_string)
+                    .map(|p| crate::quote::one_line(&p.to_string(), FIRST_PROBLEM_CHARS))
                     .unwrap_or_default();
                 let more = invalid.problems.len().saturating_sub(1);
                 let tail = if more > 0 {
@@ -107,9 +107,12 @@ impl LoadError {
     }
 }
 
-/// Collapse line breaks so a message fits one guestinfo value.
+/// Characters of the first problem in the status line (room left for the count of the others).
+const FIRST_PROBLEM_CHARS: usize = 150;
+
+/// Collapse line breaks and cut the message so it fits one short guestinfo value.
 pub fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::quote::one_line(s, crate::quote::STATUS_CHARS)
 }
 
 /// Find, parse and validate the OVF environment.

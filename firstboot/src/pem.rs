@@ -28,7 +28,63 @@ pub struct Block {
     pub encrypted_headers: bool,
 }
 
-/// What is wrong with pasted PEM. `Display` says what was found and what is expected.
+/// The label of a PEM block as messages show it. Labels are part of the pasted text, which
+/// may be a private key: only the standard labels (RFC 7468 and OpenSSL's legacy ones) are
+/// shown, anything else by its length alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Label {
+    Known(&'static str),
+    Unrecognised { chars: usize },
+}
+
+/// Labels that may be shown: public vocabulary, never secret text.
+const KNOWN_LABELS: &[&str] = &[
+    "CERTIFICATE",
+    "X509 CERTIFICATE",
+    "TRUSTED CERTIFICATE",
+    "CERTIFICATE REQUEST",
+    "NEW CERTIFICATE REQUEST",
+    "X509 CRL",
+    "PRIVATE KEY",
+    "ENCRYPTED PRIVATE KEY",
+    "RSA PRIVATE KEY",
+    "DSA PRIVATE KEY",
+    "EC PRIVATE KEY",
+    "OPENSSH PRIVATE KEY",
+    "PUBLIC KEY",
+    "RSA PUBLIC KEY",
+    "EC PARAMETERS",
+    "DH PARAMETERS",
+    "PKCS7",
+    "CMS",
+    "ATTRIBUTE CERTIFICATE",
+];
+
+impl Label {
+    pub fn of(label: &str) -> Label {
+        match KNOWN_LABELS.iter().find(|k| **k == label) {
+            Some(known) => Label::Known(known),
+            None => Label::Unrecognised {
+                chars: label.chars().count(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Label::Known(l) => write!(f, "-----BEGIN {l}-----"),
+            Label::Unrecognised { chars } => {
+                write!(f, "an unrecognised label of {chars} characters")
+            }
+        }
+    }
+}
+
+/// What is wrong with pasted PEM. `Display` says what was found and what is expected, and
+/// never quotes the pasted text (it may be a private key): blocks are referred to by number,
+/// labels through [`Label`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PemError {
     #[error(
@@ -39,10 +95,16 @@ pub enum PemError {
         "no PEM block found; expected text starting with -----BEGIN PRIVATE KEY----- (or the same base64-encoded)"
     )]
     NoKey,
-    #[error("the block -----BEGIN {label}----- has no matching -----END {label}----- line")]
-    Unterminated { label: String },
-    #[error("the body of the {label} block is not valid base64")]
-    BadBase64 { label: String },
+    #[error(
+        "the BEGIN line of block {block} is damaged: no ----- after a label of capital letters, \
+         digits and spaces; expected -----BEGIN, a label such as CERTIFICATE or PRIVATE KEY, \
+         and -----"
+    )]
+    DamagedBegin { block: usize },
+    #[error("block {block} ({label}) has no matching -----END line")]
+    Unterminated { block: usize, label: Label },
+    #[error("the body of block {block} ({label}) is not valid base64")]
+    BadBase64 { block: usize, label: Label },
     #[error("certificate {index} is not a valid X.509 certificate ({detail})")]
     BadCertificate { index: usize, detail: String },
     #[error(
@@ -52,16 +114,19 @@ pub enum PemError {
     #[error(
         "the {label} block is not a valid private key ({detail}); expected a PKCS#1, PKCS#8 or SEC1 (EC) key"
     )]
-    BadKey { label: String, detail: String },
+    BadKey { label: Label, detail: String },
     #[error("found {found}; expected a certificate (-----BEGIN CERTIFICATE-----)")]
-    NotACertificate { found: String },
+    NotACertificate { found: Label },
     #[error(
         "found {found}; expected a private key (-----BEGIN PRIVATE KEY-----, RSA PRIVATE KEY or EC PRIVATE KEY)"
     )]
-    NotAKey { found: String },
+    NotAKey { found: Label },
     #[error("found {count} private keys; expected exactly one")]
     SeveralKeys { count: usize },
 }
+
+/// Longest label accepted on a BEGIN line (the longest standard one has 23 characters).
+const MAX_LABEL_CHARS: usize = 64;
 
 /// Undo the transport damage and split the text into PEM blocks.
 ///
@@ -100,44 +165,33 @@ fn split_blocks(text: &str) -> Result<Vec<Block>, PemError> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(begin) = rest.find("-----BEGIN ") {
+        let block = out.len() + 1;
         let after = &rest[begin + "-----BEGIN ".len()..];
-        let Some(label_end) = after.find("-----") else {
-            return Err(PemError::Unterminated {
-                label: after.chars().take(40).collect::<String>().trim().to_owned(),
-            });
-        };
+        let (label, body_and_rest) = begin_label(after).ok_or(PemError::DamagedBegin { block })?;
         // Labels may have had their own separators damaged; normalise runs of whitespace.
-        let label = after[..label_end]
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
-        let body_and_rest = &after[label_end + "-----".len()..];
-        let Some(end) = body_and_rest.find("-----END ") else {
-            return Err(PemError::Unterminated { label });
+        let label = label.split_whitespace().collect::<Vec<_>>().join(" ");
+        let unterminated = || PemError::Unterminated {
+            block,
+            label: Label::of(&label),
         };
+        let end = body_and_rest.find("-----END ").ok_or_else(unterminated)?;
         let body = &body_and_rest[..end];
         let tail = &body_and_rest[end + "-----END ".len()..];
-        let Some(end_label_end) = tail.find("-----") else {
-            return Err(PemError::Unterminated { label });
-        };
+        let end_label_end = tail.find("-----").ok_or_else(unterminated)?;
         rest = &tail[end_label_end + "-----".len()..];
 
-        // Legacy encrypted PEM carries RFC 1421 headers before the body.
+        // Legacy encrypted PEM carries RFC 1421 headers before the body. The body is not
+        // needed: an encrypted key is refused anyway.
         let encrypted_headers = body.contains("Proc-Type:") || body.contains("DEK-Info:");
-        let b64: String = if encrypted_headers {
-            // Headers end at the first blank line, or (with newlines lost) after the DEK-Info
-            // value; the body is not needed: an encrypted key is refused anyway.
-            String::new()
-        } else {
-            body.chars().filter(|c| !c.is_whitespace()).collect()
-        };
         let der = if encrypted_headers {
             Vec::new()
         } else {
+            let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
             STANDARD
                 .decode(b64.as_bytes())
                 .map_err(|_| PemError::BadBase64 {
-                    label: label.clone(),
+                    block,
+                    label: Label::of(&label),
                 })?
         };
         out.push(Block {
@@ -147,6 +201,19 @@ fn split_blocks(text: &str) -> Result<Vec<Block>, PemError> {
         });
     }
     Ok(out)
+}
+
+/// The label of a BEGIN line (the text after `-----BEGIN ` up to the next `-----`), when it
+/// looks like one: at most [`MAX_LABEL_CHARS`] capital letters, digits and whitespace.
+/// Anything else means the line's closing dashes were lost and the text runs into the body.
+/// Returns the label and the text after the line.
+fn begin_label(after_begin: &str) -> Option<(&str, &str)> {
+    let (label, rest) = after_begin.split_once("-----")?;
+    let plausible = label.chars().count() <= MAX_LABEL_CHARS
+        && label
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c.is_whitespace());
+    plausible.then_some((label, rest))
 }
 
 /// Repair and parse the certificates of `appliance.ca_cert` (one or a chain), in input order.
@@ -167,7 +234,7 @@ pub fn certificates(input: &str) -> Result<Vec<X509>, PemError> {
             }
             other => {
                 return Err(PemError::NotACertificate {
-                    found: format!("-----BEGIN {other}-----"),
+                    found: Label::of(other),
                 });
             }
         }
@@ -197,7 +264,7 @@ pub fn private_key(input: &str) -> Result<PKey<Private>, PemError> {
         return Err(PemError::EncryptedKey);
     }
     let bad = |e: openssl::error::ErrorStack| PemError::BadKey {
-        label: block.label.clone(),
+        label: Label::of(&block.label),
         detail: first_reason(&e),
     };
     match block.label.as_str() {
@@ -209,7 +276,7 @@ pub fn private_key(input: &str) -> Result<PKey<Private>, PemError> {
             .and_then(PKey::from_ec_key)
             .map_err(bad),
         other => Err(PemError::NotAKey {
-            found: format!("-----BEGIN {other}-----"),
+            found: Label::of(other),
         }),
     }
 }

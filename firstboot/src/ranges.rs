@@ -46,8 +46,9 @@ pub enum RangeError {
         last: Ipv4Addr,
     },
     #[error(
-        "{given} is not a CIDR or address range; expected e.g. 192.168.100.0/24 or \
-         192.168.100.10-192.168.100.20"
+        "{} is not a CIDR or address range; expected e.g. 192.168.100.0/24 or \
+         192.168.100.10-192.168.100.20",
+        crate::quote::value(.given)
     )]
     Syntax { given: String },
 }

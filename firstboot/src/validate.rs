@@ -16,6 +16,7 @@ use crate::config::{Addressing, CaMaterial, Deployment, Secret, ValidatedConfig}
 use crate::definition::{self, Definition};
 use crate::env::Environment;
 use crate::pem;
+use crate::quote;
 use crate::ranges::{self, RangeItem};
 use crate::tls;
 
@@ -59,9 +60,6 @@ pub mod keys {
         HAPROXY_USER,
         HAPROXY_PWD,
     ];
-
-    /// Keys whose values are secrets: never printed.
-    pub const SECRETS: &[&str] = &[ROOT_PWD, HAPROXY_PWD, CA_CERT_KEY];
 }
 
 use keys::*;
@@ -97,6 +95,9 @@ pub struct Invalid {
     pub warnings: Vec<Finding>,
 }
 
+/// Problems listed per property; a huge value could otherwise produce millions of lines.
+pub const PROBLEMS_SHOWN_PER_PROPERTY: usize = 5;
+
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.problems.len();
@@ -105,8 +106,31 @@ impl fmt::Display for Invalid {
             "{n} problem{} in the vApp properties:",
             if n == 1 { "" } else { "s" }
         )?;
+        let mut shown: Vec<(&str, usize)> = Vec::new();
         for p in &self.problems {
-            writeln!(f, "  - {p}")?;
+            let count = match shown.iter_mut().find(|(k, _)| *k == p.key) {
+                Some((_, n)) => {
+                    *n += 1;
+                    *n
+                }
+                None => {
+                    shown.push((&p.key, 1));
+                    1
+                }
+            };
+            if count <= PROBLEMS_SHOWN_PER_PROPERTY {
+                writeln!(f, "  - {p}")?;
+            }
+        }
+        for (key, n) in shown {
+            if let Some(more) = n
+                .checked_sub(PROBLEMS_SHOWN_PER_PROPERTY)
+                .filter(|m| *m > 0)
+            {
+                let label = definition::appliance().label(key);
+                let s = if more == 1 { "" } else { "s" };
+                writeln!(f, "  - {label} ({key}): {more} more problem{s} like these")?;
+            }
         }
         Ok(())
     }
@@ -207,8 +231,9 @@ impl Validator<'_> {
                 self.warn(
                     known,
                     format!(
-                        "the environment has \"{given}\", which is ignored: property keys are \
-                         case-sensitive; expected {known}"
+                        "the environment has {}, which is ignored: property keys are \
+                         case-sensitive; expected {known}",
+                        quote::value(&given)
                     ),
                 );
             }
@@ -240,8 +265,9 @@ impl Validator<'_> {
                         self.warn(
                             key,
                             format!(
-                                "\"{v}\" is ignored: the VM is deployed in the Default configuration, \
-                                 which has no frontend network"
+                                "{} is ignored: the VM is deployed in the Default configuration, \
+                                 which has no frontend network",
+                                quote::property(key, &v)
                             ),
                         );
                     }
@@ -350,7 +376,10 @@ impl Validator<'_> {
         } else {
             self.problem(
                 key,
-                format!("\"{v}\" is not a boolean; expected true or false"),
+                format!(
+                    "{} is not a boolean; expected true or false",
+                    quote::property(key, &v)
+                ),
             );
             None
         }
@@ -379,9 +408,10 @@ impl Validator<'_> {
             self.problem(
                 HOSTNAME,
                 format!(
-                    "\"{h}\" is not a valid host name; expected dot-separated labels of 1 to 63 \
+                    "{} is not a valid host name; expected dot-separated labels of 1 to 63 \
                      letters, digits and hyphens, not starting or ending with a hyphen, at most \
-                     253 characters (RFC 1123)"
+                     253 characters (RFC 1123)",
+                    quote::property(HOSTNAME, &h)
                 ),
             );
             None
@@ -417,8 +447,9 @@ impl Validator<'_> {
                     self.problem(
                         NAMESERVERS,
                         format!(
-                            "\"{item}\" is not an IPv4 address; expected comma-separated IPv4 \
-                             addresses, e.g. 1.1.1.1, 1.0.0.1"
+                            "{} is not an IPv4 address; expected comma-separated IPv4 \
+                             addresses, e.g. 1.1.1.1, 1.0.0.1",
+                            quote::property(NAMESERVERS, item)
                         ),
                     );
                 }
@@ -429,9 +460,9 @@ impl Validator<'_> {
             self.problem(
                 NAMESERVERS,
                 format!(
-                    "lists {} servers ({}); expected at most three",
+                    "lists {} servers: {}; expected at most three",
                     items.len(),
-                    items.join(", ")
+                    quote::property(NAMESERVERS, &items.join(", "))
                 ),
             );
         }
@@ -469,15 +500,17 @@ impl Validator<'_> {
                 self.problem(
                     key,
                     format!(
-                        "\"{v}\" has no prefix length; expected an IPv4 address with prefix \
-                         length, e.g. {example}"
+                        "{} has no prefix length; expected an IPv4 address with prefix \
+                         length, e.g. {example}",
+                        quote::property(key, v)
                     ),
                 );
             } else {
                 self.problem(
                     key,
                     format!(
-                        "\"{v}\" is not an IPv4 address with prefix length; expected e.g. {example}"
+                        "{} is not an IPv4 address with prefix length; expected e.g. {example}",
+                        quote::property(key, v)
                     ),
                 );
             }
@@ -488,7 +521,8 @@ impl Validator<'_> {
             self.problem(
                 key,
                 format!(
-                    "\"{v}\" is not an IPv4 address with prefix length; expected e.g. {example}"
+                    "{} is not an IPv4 address with prefix length; expected e.g. {example}",
+                    quote::property(key, v)
                 ),
             );
             return None;
@@ -538,14 +572,16 @@ impl Validator<'_> {
             self.problem(
                 key,
                 format!(
-                    "\"{v}\" has a prefix length; expected a plain IPv4 address, e.g. {example}"
+                    "{} has a prefix length; expected a plain IPv4 address, e.g. {example}",
+                    quote::property(key, v)
                 ),
             );
         } else {
             self.problem(
                 key,
                 format!(
-                    "\"{v}\" is not an IPv4 address; expected a plain IPv4 address, e.g. {example}"
+                    "{} is not an IPv4 address; expected a plain IPv4 address, e.g. {example}",
+                    quote::property(key, v)
                 ),
             );
         }
@@ -561,8 +597,9 @@ impl Validator<'_> {
                 self.warn(
                     iface.gw_key,
                     format!(
-                        "\"{v}\" is ignored: {ip_ref} is not set, so the interface uses DHCP and \
-                         learns its gateway from the lease"
+                        "{} is ignored: {ip_ref} is not set, so the interface uses DHCP and \
+                         learns its gateway from the lease",
+                        quote::property(iface.gw_key, &v)
                     ),
                 );
             }
@@ -641,8 +678,9 @@ impl Validator<'_> {
                     self.problem(
                         ADDITIONAL_WORKLOAD_NETWORKS,
                         format!(
-                            "\"{item}\" is not a CIDR; expected comma-separated IPv4 networks, \
-                             e.g. 192.168.20.0/24, 192.168.30.0/24"
+                            "{} is not a CIDR; expected comma-separated IPv4 networks, \
+                             e.g. 192.168.20.0/24, 192.168.30.0/24",
+                            quote::property(ADDITIONAL_WORKLOAD_NETWORKS, item)
                         ),
                     );
                 }
@@ -650,8 +688,9 @@ impl Validator<'_> {
                     ok = false;
                     let msg = match e {
                         ranges::RangeError::Syntax { given } => format!(
-                            "\"{given}\" is not a CIDR; expected comma-separated IPv4 networks, \
-                             e.g. 192.168.20.0/24, 192.168.30.0/24"
+                            "{} is not a CIDR; expected comma-separated IPv4 networks, \
+                             e.g. 192.168.20.0/24, 192.168.30.0/24",
+                            quote::property(ADDITIONAL_WORKLOAD_NETWORKS, &given)
                         ),
                         other => other.to_string(),
                     };
@@ -747,7 +786,10 @@ impl Validator<'_> {
         if ok && items.is_empty() {
             self.problem(
                 SERVICE_IP_RANGE,
-                format!("\"{v}\" lists no range; expected e.g. 192.168.100.0/24"),
+                format!(
+                    "{} lists no range; expected e.g. 192.168.100.0/24",
+                    quote::property(SERVICE_IP_RANGE, &v)
+                ),
             );
             return (items, false);
         }
@@ -947,7 +989,10 @@ impl Validator<'_> {
         if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
             self.problem(
                 DATAPLANE_PORT,
-                format!("\"{v}\" is not a port number; {expected}"),
+                format!(
+                    "{} is not a port number; {expected}",
+                    quote::property(DATAPLANE_PORT, &v)
+                ),
             );
             return None;
         }
@@ -961,7 +1006,13 @@ impl Validator<'_> {
             }
             Ok(p @ 1..=65535) => u16::try_from(p).ok(),
             _ => {
-                self.problem(DATAPLANE_PORT, format!("{v} is out of range; {expected}"));
+                self.problem(
+                    DATAPLANE_PORT,
+                    format!(
+                        "{} is out of range; {expected}",
+                        quote::property(DATAPLANE_PORT, &v)
+                    ),
+                );
                 None
             }
         }
@@ -981,8 +1032,9 @@ impl Validator<'_> {
             self.problem(
                 HAPROXY_USER,
                 format!(
-                    "\"{u}\" is not a valid user name; expected 1 to 64 letters, digits, '.', \
-                     '_', '-' or '@'"
+                    "{} is not a valid user name; expected 1 to 64 letters, digits, '.', \
+                     '_', '-' or '@'",
+                    quote::property(HAPROXY_USER, &u)
                 ),
             );
             None

@@ -120,8 +120,8 @@ fn other_documents_are_refused() {
     let err = parse(b"<Envelope xmlns=\"http://schemas.dmtf.org/ovf/envelope/1\"/>").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "the document is not an OVF environment: its root element is Envelope in namespace \
-         http://schemas.dmtf.org/ovf/envelope/1; expected Environment in namespace \
+        "the document is not an OVF environment: its root element is \"Envelope\" in namespace \
+         \"http://schemas.dmtf.org/ovf/envelope/1\"; expected Environment in namespace \
          http://schemas.dmtf.org/ovf/environment/1"
     );
     let err = parse(b"<Environment/>").unwrap_err();
@@ -148,7 +148,7 @@ fn undeclared_element_prefix_is_malformed() {
     assert!(matches!(err, EnvError::Malformed { line: 2, .. }), "{err}");
     assert!(
         err.to_string()
-            .contains("undeclared namespace prefix in <ve:EthernetAdapterSection>"),
+            .contains("undeclared namespace prefix in element \"ve:EthernetAdapterSection\""),
         "{err}"
     );
 }
@@ -163,4 +163,34 @@ fn references_inside_platform_text_are_kept() {
     let vendor = env.platform.as_ref().unwrap().vendor.as_deref();
     assert_eq!(vendor, Some("VMware & \"co.\" <x>"));
     assert_eq!(parse(env.to_xml().as_bytes()).unwrap(), env);
+}
+
+/// XML 1.0 §3.3.3 (and §2.11 line ends): literal line breaks and tabs in an attribute value
+/// become spaces (CRLF one space); character references keep the characters they name.
+#[test]
+fn literal_whitespace_in_attribute_values_is_normalised_to_spaces() {
+    let doc = format!(
+        "<Environment xmlns=\"{OE}\" xmlns:oe=\"{OE}\"><PropertySection>\
+         <Property oe:key=\"k\" oe:value=\"a\nb\tc\r\nd\re&#10;f&#9;g&#13;h\"/>\
+         </PropertySection></Environment>"
+    );
+    let env = parse(doc.as_bytes()).unwrap();
+    assert_eq!(env.get("k"), Some("a b c d e\nf\tg\rh"));
+}
+
+#[test]
+fn a_raw_less_than_in_an_attribute_value_is_not_well_formed() {
+    let doc = format!(
+        "<Environment xmlns=\"{OE}\" xmlns:oe=\"{OE}\"><PropertySection>\n\
+         <Property oe:key=\"network.hostname\" oe:value=\"a<b\"/>\
+         </PropertySection></Environment>"
+    );
+    match parse(doc.as_bytes()) {
+        Err(EnvError::Malformed { line, message, .. }) => {
+            assert_eq!(line, 2, "{message}");
+            assert!(message.contains("'<'"), "{message}");
+            assert!(message.contains("network.hostname"), "{message}");
+        }
+        other => panic!("expected a well-formedness error, got {other:?}"),
+    }
 }

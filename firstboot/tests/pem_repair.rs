@@ -198,3 +198,23 @@ fn garbage_is_refused_with_a_reason() {
         PemError::SeveralKeys { count: 2 }
     );
 }
+
+/// A BEGIN line whose closing dashes were lost runs into the key's body: the error names the
+/// block, never the text (issue: the whole key was printed as the "label").
+#[test]
+fn damaged_begin_lines_are_reported_without_quoting_the_text() {
+    let key = ec_ca("k").key_pkcs8_pem();
+    let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    let damaged = key.replacen("-----BEGIN PRIVATE KEY-----", "-----BEGIN PRIVATE KEY", 1);
+    let err = pem::private_key(&damaged).unwrap_err();
+    assert_eq!(err, PemError::DamagedBegin { block: 1 });
+    let message = err.to_string();
+    assert!(!message.contains(&body[..8]), "{message}");
+    let unknown = key.replace("PRIVATE KEY", "SOMETHING ELSE");
+    let message = pem::private_key(&unknown).unwrap_err().to_string();
+    assert!(!message.contains("SOMETHING"), "{message}");
+    assert!(
+        message.contains("unrecognised label of 14 characters"),
+        "{message}"
+    );
+}

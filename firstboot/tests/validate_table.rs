@@ -189,7 +189,7 @@ fn cases() -> Vec<Case> {
             "LB range prefix 33",
             D,
             &[("loadbalance.service_ip_range", Some("10.0.0.0/33"))],
-            &["Load Balancer IP Ranges (loadbalance.service_ip_range): 10.0.0.0/33 is not a CIDR or address range; expected e.g. 192.168.100.0/24 or 192.168.100.10-192.168.100.20"],
+            &["Load Balancer IP Ranges (loadbalance.service_ip_range): \"10.0.0.0/33\" is not a CIDR or address range; expected e.g. 192.168.100.0/24 or 192.168.100.10-192.168.100.20"],
         ),
         case(
             "LB range covering everything",
@@ -339,7 +339,7 @@ fn cases() -> Vec<Case> {
             "four DNS servers",
             D,
             &[("network.nameservers", Some("1.1.1.1, 1.0.0.1, 8.8.8.8, 8.8.4.4"))],
-            &["DNS (network.nameservers): lists 4 servers (1.1.1.1, 1.0.0.1, 8.8.8.8, 8.8.4.4); expected at most three"],
+            &["DNS (network.nameservers): lists 4 servers: \"1.1.1.1, 1.0.0.1, 8.8.8.8, 8.8.4.4\"; expected at most three"],
         ),
         case(
             "DNS server not an address",
@@ -363,7 +363,7 @@ fn cases() -> Vec<Case> {
             "bad host name (64-character label)",
             D,
             &[("network.hostname", Some(long_host))],
-            &[Box::leak(format!("Host Name (network.hostname): \"{long_host}\" is not a valid host name; expected dot-separated labels of 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen, at most 253 characters (RFC 1123)").into_boxed_str())],
+            &[Box::leak(format!("Host Name (network.hostname): {} is not a valid host name; expected dot-separated labels of 1 to 63 letters, digits and hyphens, not starting or ending with a hyphen, at most 253 characters (RFC 1123)", firstboot::quote::value(long_host)).into_boxed_str())],
         ),
         // --- port ---
         case(
@@ -376,13 +376,13 @@ fn cases() -> Vec<Case> {
             "port 0",
             D,
             &[("loadbalance.dataplane_port", Some("0"))],
-            &["Dataplane API Management Port (loadbalance.dataplane_port): 0 is out of range; expected an integer from 1 to 65535 other than 22"],
+            &["Dataplane API Management Port (loadbalance.dataplane_port): \"0\" is out of range; expected an integer from 1 to 65535 other than 22"],
         ),
         case(
             "port 70000",
             D,
             &[("loadbalance.dataplane_port", Some("70000"))],
-            &["Dataplane API Management Port (loadbalance.dataplane_port): 70000 is out of range; expected an integer from 1 to 65535 other than 22"],
+            &["Dataplane API Management Port (loadbalance.dataplane_port): \"70000\" is out of range; expected an integer from 1 to 65535 other than 22"],
         ),
         case(
             "port not a number",
