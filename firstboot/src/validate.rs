@@ -397,8 +397,9 @@ impl Validator<'_> {
             self.problem(
                 HOSTNAME,
                 format!(
-                    "\"{h}\" is already in /etc/hosts for a loopback or multicast address; \
-                     expected the appliance's own name, e.g. haproxy.local"
+                    "{} is already in /etc/hosts for a loopback or multicast address; \
+                     expected the appliance's own name, e.g. haproxy.local",
+                    crate::quote::value(&h)
                 ),
             );
             None
