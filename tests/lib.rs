@@ -1,5 +1,7 @@
 //! Shared helpers for the cross-crate end-to-end tests in this directory.
 
+pub mod vcsim;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
