@@ -47,25 +47,42 @@ pub fn go_tool(name: &str) -> Option<PathBuf> {
     None
 }
 
-/// The machine's Go (not Debian's golang-go): on PATH, else where its installer puts it.
+/// The machine's Go, 1.26 or newer (never Debian's golang-go 1.19, which may be installed
+/// too): `/usr/local/go/bin/go`, else the first `go` on PATH, else `~/go/bin/go`.
 pub fn go() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
             .map(|d| d.join("go"))
             .find(|g| g.is_file())
     });
-    if let Some(go) = on_path.or_else(|| {
-        [
-            PathBuf::from("/usr/local/go/bin/go"),
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join("go/bin/go"),
-        ]
+    let home = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    let candidates = [
+        Some(PathBuf::from("/usr/local/go/bin/go")),
+        on_path,
+        Some(home.join("go/bin/go")),
+    ];
+    let found = candidates
         .into_iter()
-        .find(|g| g.is_file())
-    }) {
-        return Some(go);
+        .flatten()
+        .find(|g| g.is_file() && go_version(g).is_some_and(|v| v >= (1, 26)));
+    if found.is_none() {
+        missing("Go 1.26 or newer (/usr/local/go/bin/go or go on PATH)");
     }
-    missing("Go 1.26 (go on PATH or /usr/local/go/bin/go)");
-    None
+    found
+}
+
+/// (major, minor) of a Go toolchain, from `go env GOVERSION` (`go1.26.8`).
+fn go_version(go: &Path) -> Option<(u32, u32)> {
+    let out = Command::new(go).args(["env", "GOVERSION"]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut parts = text.trim().strip_prefix("go")?.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts
+        .next()?
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .ok()?;
+    Some((major, minor))
 }
 
 /// Reports a missing prerequisite: a panic in CI (where everything must be installed), a
