@@ -654,7 +654,7 @@ fn appliance_builds_and_boots() {
          controller), management NIC {MGMT_IP}/24, AnyIP route {LB_RANGE} ({:.1} s after QEMU)",
         vm.started.elapsed().as_secs_f64()
     ));
-    firewall_checks(&mut vm, vip_port, &clock);
+    firewall_checks(&mut vm, vip_port, workload_ssh_port, &clock);
     let clean = vm.power_off(Duration::from_secs(90));
     clock.log(format!(
         "powered off ({}) at {:.1} s",
@@ -791,8 +791,10 @@ fn appliance_builds_and_boots() {
 }
 
 /// nftables.service loaded haproxy-firstboot's rules, and a haproxy frontend bound on a VIP
-/// after boot (as the Data Plane API binds them) is reachable through the workload NIC.
-fn firewall_checks(vm: &mut Vm, vip_port: u16, clock: &Clock) {
+/// after boot (as the Data Plane API binds them) is reachable through the workload NIC. Last,
+/// without the rules sshd answers on the workload address: the probe of [`assert_no_sshd`]
+/// sees exposure when there is some.
+fn firewall_checks(vm: &mut Vm, vip_port: u16, workload_ssh_port: u16, clock: &Clock) {
     let console = vm.console();
     assert!(
         !console.contains("ordering cycle"),
@@ -838,6 +840,16 @@ fn firewall_checks(vm: &mut Vm, vip_port: u16, clock: &Clock) {
     }
     clock.log(format!(
         "ok: a haproxy frontend bound on {VIP}:{VIP_PORT} after boot answers through the workload NIC"
+    ));
+    let (out, status) = vm.shell("nft flush ruleset", Duration::from_secs(60));
+    assert_eq!(status, 0, "nft flush ruleset:\n{out}");
+    let got = exchange(workload_ssh_port, b"", Duration::from_secs(10));
+    assert!(
+        got.contains("SSH-"),
+        "without the firewall sshd should answer on {WORKLOAD_IP}:22: {got:?}"
+    );
+    clock.log(format!(
+        "ok: control: with the rules flushed, sshd answers on {WORKLOAD_IP}:22 (the probe detects exposure)"
     ));
 }
 
