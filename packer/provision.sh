@@ -9,7 +9,7 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
   linux-image-cloud-amd64 \
   systemd systemd-sysv systemd-resolved udev dbus kmod initramfs-tools \
-  haproxy openssh-server iproute2 procps netbase open-vm-tools ca-certificates \
+  haproxy openssh-server iproute2 procps netbase open-vm-tools ca-certificates nftables \
   libssl3 util-linux mount
 
 # The cloud kernel matches the virtual hardware (PVSCSI, VmxNet3); the installer's generic
@@ -21,7 +21,8 @@ update-grub
 install -m 0755 /tmp/haproxy-firstboot /usr/local/bin/haproxy-firstboot
 install -m 0644 /tmp/units/haproxy-firstboot.service /usr/lib/systemd/system/
 install -m 0644 /tmp/ssh-hostkeys.service /usr/lib/systemd/system/
-systemctl enable haproxy-firstboot.service ssh-hostkeys.service systemd-networkd.service systemd-resolved.service
+# nftables.service loads the /etc/nftables.conf haproxy-firstboot writes (ordered before it).
+systemctl enable haproxy-firstboot.service ssh-hostkeys.service systemd-networkd.service systemd-resolved.service nftables.service
 if [ "${DATAPLANEAPI:-no}" = yes ]; then
   install -m 0644 /tmp/units/dataplaneapi.service /usr/lib/systemd/system/
 else

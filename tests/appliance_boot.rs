@@ -28,6 +28,11 @@ const WORKLOAD_IP: &str = "192.168.10.2";
 const WORKLOAD_NET: &str = "192.168.10.0/24";
 const WORKLOAD_GW: &str = "192.168.10.1";
 const LB_RANGE: &str = "192.168.10.128/25";
+/// A virtual IP in LB_RANGE, on the workload segment (QEMU forwards to it there).
+const VIP: &str = "192.168.10.130";
+/// The port of the haproxy frontend the test binds on VIP at run time, as the Data Plane API
+/// would: the firewall must let it through without knowing it.
+const VIP_PORT: u16 = 8443;
 const DATAPLANE_PORT: u16 = 5556;
 const API_USER: &str = "lbadmin";
 const ROOT_PWD: &str = "Boot-test-pw1";
@@ -296,7 +301,10 @@ fn valid_props(ca: &(String, String)) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn nics(forwards: Vec<(u16, String, u16)>) -> Vec<Nic> {
+/// Host-port forwards per NIC: (management, workload).
+type Forwards = Vec<(u16, String, u16)>;
+
+fn nics(management: Forwards, workload: Forwards) -> Vec<Nic> {
     vec![
         // management: vSphere PCI slot 160 → 0000:03:00.0
         Nic {
@@ -304,7 +312,7 @@ fn nics(forwards: Vec<(u16, String, u16)>) -> Vec<Nic> {
             mac: "00:50:56:aa:00:01",
             net: MGMT_NET,
             host: MGMT_GW,
-            forwards,
+            forwards: management,
         },
         // workload: slot 192 → 0000:0b:00.0
         Nic {
@@ -312,7 +320,7 @@ fn nics(forwards: Vec<(u16, String, u16)>) -> Vec<Nic> {
             mac: "00:50:56:aa:00:02",
             net: WORKLOAD_NET,
             host: WORKLOAD_GW,
-            forwards: vec![],
+            forwards: workload,
         },
     ]
 }
@@ -340,6 +348,44 @@ fn scan_host_key(port: u16, limit: Duration) -> Option<String> {
         std::thread::sleep(Duration::from_secs(2));
     }
     None
+}
+
+/// What a client gets through the forward at `port` within `limit` after sending `request`:
+/// the bytes read until EOF, reset or the limit (QEMU accepts the host connection at once and
+/// closes it when the guest refuses; a dropped SYN gives nothing).
+fn exchange(port: u16, request: &[u8], limit: Duration) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(limit));
+    let _ = stream.write_all(request);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// sshd must not answer through the workload-segment forwards (workload address and a VIP):
+/// the management services answer on the management NIC only.
+fn assert_no_sshd(forwards: &[(u16, &str)], clock: &Clock) {
+    for (port, target) in forwards {
+        let got = exchange(*port, b"", Duration::from_secs(10));
+        assert!(
+            !got.contains("SSH-"),
+            "sshd answers on {target}:22 through the workload NIC: {got:?}"
+        );
+        clock.log(format!(
+            "ok: no sshd on {target}:22 through the workload NIC (got {} bytes)",
+            got.len()
+        ));
+    }
 }
 
 fn openssl_check(dir: &Path, ca: &str, crt: &str, key: &str, clock: &Clock) {
@@ -497,13 +543,21 @@ fn appliance_builds_and_boots() {
     if dataplaneapi.is_some() {
         forwards.push((api_port, MGMT_IP.to_owned(), DATAPLANE_PORT));
     }
+    let workload_ssh_port = qemu::free_port();
+    let vip_ssh_port = qemu::free_port();
+    let vip_port = qemu::free_port();
+    let workload_forwards = vec![
+        (workload_ssh_port, WORKLOAD_IP.to_owned(), 22),
+        (vip_ssh_port, VIP.to_owned(), 22),
+        (vip_port, VIP.to_owned(), VIP_PORT),
+    ];
     let spec = VmSpec {
         firmware: Firmware::Bios,
         dir,
         base: &base,
         base_format,
         env_iso: Some(&iso),
-        nics: nics(forwards),
+        nics: nics(forwards, workload_forwards),
         memory_mib: 1024,
     };
     let mut vm = Vm::start(&spec, "valid");
@@ -530,6 +584,11 @@ fn appliance_builds_and_boots() {
         "ok: sshd answers on {MGMT_IP}:22 (static management IP applied), host key {}…",
         &scanned[..16]
     ));
+    // sshd is up now: it must still not answer on the workload segment.
+    assert_no_sshd(
+        &[(workload_ssh_port, WORKLOAD_IP), (vip_ssh_port, VIP)],
+        &clock,
+    );
 
     if dataplaneapi.is_some() {
         let ca_file = dir.join("ca.crt");
@@ -595,6 +654,7 @@ fn appliance_builds_and_boots() {
          controller), management NIC {MGMT_IP}/24, AnyIP route {LB_RANGE} ({:.1} s after QEMU)",
         vm.started.elapsed().as_secs_f64()
     ));
+    firewall_checks(&mut vm, vip_port, workload_ssh_port, &clock);
     let clean = vm.power_off(Duration::from_secs(90));
     clock.log(format!(
         "powered off ({}) at {:.1} s",
@@ -661,7 +721,7 @@ fn appliance_builds_and_boots() {
         base: &base,
         base_format,
         env_iso: Some(&iso),
-        nics: nics(vec![]),
+        nics: nics(vec![], vec![]),
         memory_mib: 1024,
     };
     let mut vm = Vm::start(&spec, "invalid");
@@ -728,6 +788,69 @@ fn appliance_builds_and_boots() {
         "ok: invalid environment applied nothing (haproxy.cfg untouched, no TLS or network files)",
     );
     clock.log("all appliance boot checks passed");
+}
+
+/// nftables.service loaded haproxy-firstboot's rules, and a haproxy frontend bound on a VIP
+/// after boot (as the Data Plane API binds them) is reachable through the workload NIC. Last,
+/// without the rules sshd answers on the workload address: the probe of [`assert_no_sshd`]
+/// sees exposure when there is some.
+fn firewall_checks(vm: &mut Vm, vip_port: u16, workload_ssh_port: u16, clock: &Clock) {
+    let console = vm.console();
+    assert!(
+        !console.contains("ordering cycle"),
+        "systemd found an ordering cycle:\n{console}"
+    );
+    let (out, status) = vm.shell(
+        "systemctl is-active nftables.service; nft list chain inet haproxy_appliance input",
+        Duration::from_secs(60),
+    );
+    assert_eq!(status, 0, "nftables checks failed:\n{out}");
+    let management_rule =
+        format!("iifname \"management\" tcp dport {{ 22, {DATAPLANE_PORT} }} accept");
+    assert!(
+        out.lines().any(|l| l.trim() == "active") && out.contains(&management_rule),
+        "nftables.service did not load the rendered rules:\n{out}"
+    );
+    clock.log("ok: nftables.service active with haproxy-firstboot's rules");
+    // A second haproxy with one frontend on the VIP: the firewall does not list its port.
+    let cfg = format!(
+        "defaults\\n mode http\\n timeout connect 5s\\n timeout client 5s\\n timeout server 5s\\n\
+         frontend vip_test\\n bind {VIP}:{VIP_PORT}\\n \
+         http-request return status 200 content-type text/plain string vip-ok\\n"
+    );
+    let (out, status) = vm.shell(
+        &format!("printf '{cfg}' > /run/vip-test.cfg && haproxy -D -f /run/vip-test.cfg"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        status, 0,
+        "starting a haproxy frontend on {VIP}:{VIP_PORT}:\n{out}"
+    );
+    let start = Instant::now();
+    loop {
+        let got = exchange(vip_port, b"GET / HTTP/1.0\r\n\r\n", Duration::from_secs(10));
+        if got.contains("vip-ok") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the haproxy frontend on {VIP}:{VIP_PORT} is unreachable through the workload NIC: {got:?}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    clock.log(format!(
+        "ok: a haproxy frontend bound on {VIP}:{VIP_PORT} after boot answers through the workload NIC"
+    ));
+    let (out, status) = vm.shell("nft flush ruleset", Duration::from_secs(60));
+    assert_eq!(status, 0, "nft flush ruleset:\n{out}");
+    let got = exchange(workload_ssh_port, b"", Duration::from_secs(10));
+    assert!(
+        got.contains("SSH-"),
+        "without the firewall sshd should answer on {WORKLOAD_IP}:22: {got:?}"
+    );
+    clock.log(format!(
+        "ok: control: with the rules flushed, sshd answers on {WORKLOAD_IP}:22 (the probe detects exposure)"
+    ));
 }
 
 #[test]

@@ -87,6 +87,7 @@ fn unit_ordering() {
         "Type=oneshot",
         "After=local-fs.target systemd-udevd.service",
         "Before=network-pre.target systemd-networkd.service haproxy.service dataplaneapi.service ssh.service",
+        "Before=nftables.service",
         "Wants=network-pre.target",
         "StandardOutput=journal+console",
         "ExecStart=/usr/local/bin/haproxy-firstboot apply",

@@ -33,6 +33,8 @@ pub const PACKAGES: &[&str] = &[
     "netbase",
     "open-vm-tools",
     "ca-certificates",
+    // the host firewall: nftables.service loads the /etc/nftables.conf haproxy-firstboot writes
+    "nftables",
     // what haproxy-firstboot runs or links against
     "libssl3",
     "util-linux",
@@ -55,6 +57,16 @@ const MASKED_UNITS: &[&str] = &[
     "apt-daily.timer",
     "apt-daily-upgrade.timer",
     "e2scrub_all.timer",
+];
+
+/// Units of the image enabled at build time, besides the appliance's own (`RootfsSpec::enable`).
+/// nftables.service (Debian's) loads /etc/nftables.conf before the network comes up;
+/// haproxy-firstboot.service is ordered before it, so it loads this deployment's rules.
+pub const ENABLED_UNITS: &[&str] = &[
+    "systemd-networkd.service",
+    "systemd-resolved.service",
+    "ssh-hostkeys.service",
+    "nftables.service",
 ];
 
 /// Where the appliance's own programs go.
@@ -292,11 +304,7 @@ fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), RootfsErro
     std::os::unix::fs::symlink("../run/systemd/resolve/stub-resolv.conf", &resolv)
         .map_err(io("linking", &resolv))?;
 
-    let mut enable: Vec<&str> = vec![
-        "systemd-networkd.service",
-        "systemd-resolved.service",
-        "ssh-hostkeys.service",
-    ];
+    let mut enable: Vec<&str> = ENABLED_UNITS.to_vec();
     enable.extend(spec.enable.iter().map(String::as_str));
     let mut args = vec!["systemctl", "enable", "--quiet"];
     args.extend(&enable);
@@ -411,6 +419,25 @@ mod tests {
         let words: Vec<&str> = script.split_whitespace().collect();
         for p in PACKAGES {
             assert!(words.contains(p), "{} does not install {p}", path.display());
+        }
+    }
+
+    /// ... and enables the same units.
+    #[test]
+    fn packer_provisioning_enables_the_same_units() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packer/provision.sh");
+        let script = fs::read_to_string(&path).unwrap();
+        let enabled: Vec<&str> = script
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("systemctl enable "))
+            .flat_map(str::split_whitespace)
+            .collect();
+        for unit in ENABLED_UNITS {
+            assert!(
+                enabled.contains(unit),
+                "{} does not enable {unit}",
+                path.display()
+            );
         }
     }
 }

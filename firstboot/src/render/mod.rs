@@ -4,6 +4,7 @@
 //! `/etc/shadow` and the Data Plane API's sections of `haproxy.cfg`) comes in through
 //! [`Inputs`], so the same inputs always give the same files (the golden tests rely on it).
 
+mod firewall;
 mod haproxy;
 pub mod network;
 mod system;
@@ -13,6 +14,7 @@ use std::fmt;
 use crate::config::{Deployment, ValidatedConfig};
 use crate::tls::TlsMaterial;
 
+pub use firewall::NFTABLES_CONF;
 pub use haproxy::{HAPROXY_CFG, userlist_hash};
 pub use system::{SHADOW, shadow_root_hash};
 
@@ -111,6 +113,7 @@ pub fn render(cfg: &ValidatedConfig, inputs: &Inputs<'_>) -> Result<Rendered, Re
         0o600,
     ));
     haproxy::render(cfg, inputs, &mut files)?;
+    firewall::render(cfg, &mut files)?;
     let remove = match cfg.deployment() {
         Deployment::Frontend => Vec::new(),
         Deployment::Default => vec![network::network_path(network::Nic::Frontend)],
