@@ -460,8 +460,9 @@ fn appliance_builds_and_boots() {
     cmd.arg("--firstboot").arg(target_bin("haproxy-firstboot"));
     cmd.arg("--units")
         .arg(workspace().join("firstboot/systemd"));
-    let dataplaneapi = std::env::var_os("APPLIANCE_DATAPLANEAPI").map(PathBuf::from);
-    if let Some(api) = &dataplaneapi {
+    // The default build: the Data Plane API from .tools/bin/ when install-deps could build it,
+    // or the binary APPLIANCE_DATAPLANEAPI names.
+    if let Some(api) = std::env::var_os("APPLIANCE_DATAPLANEAPI") {
         cmd.arg("--dataplaneapi").arg(api);
     }
     if keep.is_some() {
@@ -484,6 +485,15 @@ fn appliance_builds_and_boots() {
     );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let raw = PathBuf::from(report["raw_disk"].as_str().expect("raw_disk in the report"));
+    let dataplaneapi = report["dataplaneapi"].as_object();
+    match dataplaneapi {
+        Some(api) => clock.log(format!(
+            "the appliance includes the Data Plane API: {api:?}"
+        )),
+        None => clock.log(
+            "the appliance has NO Data Plane API (none in .tools/bin, no APPLIANCE_DATAPLANEAPI)",
+        ),
+    }
     clock.log(format!(
         "ok: appliance built in {:.1} s",
         report["total_seconds"].as_f64().unwrap_or(0.0)
@@ -494,6 +504,13 @@ fn appliance_builds_and_boots() {
         Some(ova) => {
             run(Command::new(&ova_builder).arg("verify").arg(ova));
             clock.log(format!("ok: ova-builder verify accepts {ova}"));
+            // The appliance OVA through govc into vcsim, both deployment options (4 GiB disk).
+            let firstboot = target_bin("haproxy-firstboot");
+            if e2e::vcsim::import_and_check(Path::new(ova), &ova_builder, &firstboot, 4 << 20)
+                .is_some()
+            {
+                clock.log("ok: govc imports the appliance OVA into vcsim for both deployment options with every property");
+            }
             let list = run(Command::new("tar").arg("-tf").arg(ova));
             let vmdk = list
                 .lines()
