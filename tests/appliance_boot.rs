@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use e2e::{env_iso, make_ca, ovf_env, run_ok as run, target_bin, workspace};
 use qemu::{Firmware, Nic, Vm, VmSpec};
 
 const VERSION: &str = "0.0.0-boottest";
@@ -61,31 +62,6 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn target_bin(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    let target = if target.is_relative() {
-        workspace().join(target)
-    } else {
-        target
-    };
-    let path = target.join("debug").join(name);
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
-}
-
 fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self")
@@ -125,94 +101,6 @@ fn prerequisites(tools: &[&str]) -> bool {
     }
     say(&format!("SKIPPED: {msg}"));
     false
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A CA (certificate + key) like an administrator supplies it.
-fn make_ca(dir: &Path) -> (String, String) {
-    let key = dir.join("ca.key");
-    let crt = dir.join("ca.crt");
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "30",
-        ])
-        .args([
-            "-subj",
-            "/CN=Boot Test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ])
-        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&crt));
-    (
-        std::fs::read_to_string(crt).unwrap(),
-        std::fs::read_to_string(key).unwrap(),
-    )
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\n', "&#10;")
-}
-
-/// An OVF environment document as vSphere writes it (`iso` transport).
-fn ovf_env(props: &[(&str, String)]) -> String {
-    let mut xml = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <Environment xmlns=\"http://schemas.dmtf.org/ovf/environment/1\" \
-         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
-         xmlns:oe=\"http://schemas.dmtf.org/ovf/environment/1\" \
-         xmlns:ve=\"http://www.vmware.com/schema/ovfenv\" oe:id=\"\" ve:vCenterId=\"vm-42\">\n\
-         <PlatformSection><Kind>VMware ESXi</Kind><Version>8.0.3</Version>\
-         <Vendor>VMware, Inc.</Vendor><Locale>en</Locale></PlatformSection>\n<PropertySection>\n",
-    );
-    for (k, v) in props {
-        xml.push_str(&format!(
-            "  <Property oe:key=\"{k}\" oe:value=\"{}\"/>\n",
-            xml_escape(v)
-        ));
-    }
-    xml.push_str("</PropertySection>\n</Environment>\n");
-    xml
-}
-
-fn env_iso(dir: &Path, name: &str, xml: &str) -> PathBuf {
-    let src = dir.join(format!("{name}-env"));
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("ovf-env.xml"), xml).unwrap();
-    let iso = dir.join(format!("{name}.iso"));
-    run(Command::new("genisoimage")
-        .args(["-quiet", "-V", "OVF ENV", "-r", "-J", "-o"])
-        .arg(&iso)
-        .arg(&src));
-    iso
 }
 
 /// The root partition of a disk image: (raw file, byte offset), read with debugfs.
@@ -552,7 +440,7 @@ fn appliance_builds_and_boots() {
     clock.log("ok: image has no SSH host keys, an empty machine-id, haproxy-firstboot installed and enabled");
 
     // ---- boot 1: a valid environment
-    let ca = make_ca(dir);
+    let ca = make_ca(dir, "/CN=Boot Test CA");
     let iso = env_iso(dir, "valid", &ovf_env(&valid_props(&ca)));
     let ssh_port = qemu::free_port();
     let api_port = qemu::free_port();

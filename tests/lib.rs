@@ -135,3 +135,42 @@ pub fn make_ca(dir: &Path, subject: &str) -> (String, String) {
         |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     (read(&crt), read(&key))
 }
+
+/// An OVF environment document as vSphere writes it (`iso` transport), written by firstboot's
+/// own XML writer, so every value is escaped as vCenter escapes it.
+pub fn ovf_env(props: &[(&str, String)]) -> String {
+    use firstboot::env::{Environment, Platform, Property};
+    Environment {
+        properties: props
+            .iter()
+            .map(|(key, value)| Property {
+                key: (*key).to_string(),
+                value: value.clone(),
+            })
+            .collect(),
+        adapters: None,
+        platform: Some(Platform {
+            kind: Some("VMware ESXi".into()),
+            version: Some("8.0.3".into()),
+            vendor: Some("VMware, Inc.".into()),
+        }),
+    }
+    .to_xml()
+}
+
+/// An ISO 9660 image labelled `OVF ENV` with `ovf-env.xml` at its root, as vSphere attaches it
+/// for the `iso` transport (made with genisoimage).
+pub fn env_iso(dir: &Path, name: &str, xml: &str) -> PathBuf {
+    let src = dir.join(format!("{name}-env"));
+    std::fs::create_dir_all(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    std::fs::write(src.join("ovf-env.xml"), xml)
+        .unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+    let iso = dir.join(format!("{name}.iso"));
+    run_ok(
+        Command::new("genisoimage")
+            .args(["-quiet", "-V", "OVF ENV", "-r", "-J", "-o"])
+            .arg(&iso)
+            .arg(&src),
+    );
+    iso
+}
