@@ -1,7 +1,7 @@
 //! The OVF manifest (`NAME.mf`): one line per package file, `SHA256(name)= hex`.
 //!
 //! vSphere parses these lines strictly: the algorithm name in upper case, no space between the
-//! name and `=`, exactly one space after it, lower-case hex (see `appliance.md`). OpenSSL 3's
+//! name and `=`, exactly one space after it, lower-case hex (see `docs/ova-format.md`). OpenSSL 3's
 //! `SHA2-256(...)` and `sha256sum --tag`'s `SHA256 (name) = ` spellings are refused by vCenter,
 //! so this module writes and accepts only the canonical form. SHA-256 is the default; SHA-512
 //! and SHA-1 are opt-ins (SHA-1 manifests are refused by vCenter 6.5 and later).

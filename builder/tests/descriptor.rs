@@ -1,5 +1,5 @@
 //! `ova-builder descriptor` and the HAProxy descriptor it writes: DMTF-valid (normal and
-//! strict), byte-stable, and exactly the appliance of `shared/docs/appliance.md`.
+//! strict), byte-stable, and exactly the appliance of `docs/properties.md`.
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
@@ -192,8 +192,8 @@ fn written_descriptor_round_trips_byte_identically() {
     assert_eq!(env, def.to_envelope(&facts));
 }
 
-/// One row of the property table of `shared/docs/appliance.md`, written here by hand from
-/// that document (not from the definition file).
+/// One row of the property table of `docs/properties.md`, written here by hand from that
+/// page (not from the definition file).
 struct Row {
     key: &'static str,
     type_name: &'static str,

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 
-/// The user-configurable properties of appliance.md, in descriptor order.
+/// The user-configurable properties of `docs/properties.md`, in descriptor order.
 const KEYS: [&str; 17] = [
     "appliance.root_pwd",
     "appliance.permit_root_login",

@@ -1,6 +1,6 @@
 //! The validated configuration: the only thing the render/apply side ever sees.
 //!
-//! Values of these types exist only after every rule of `appliance.md` held (parse, don't
+//! Values of these types exist only after every rule of `docs/validation.md` held (parse, don't
 //! validate): fields are crate-private, so outside this crate a `ValidatedConfig` can only
 //! come from `validate`. Inside the crate, only `validate` (and tests) construct it.
 

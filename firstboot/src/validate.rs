@@ -1,6 +1,6 @@
 //! Properties → [`ValidatedConfig`], or every problem at once.
 //!
-//! Each rule of `appliance.md` produces a [`Finding`] naming the wizard label and the key,
+//! Each rule of `docs/validation.md` produces a [`Finding`] naming the wizard label and the key,
 //! what was given and what is expected. "Missing", empty and `null` mean the same: not set;
 //! unset properties take the default of the appliance definition.
 

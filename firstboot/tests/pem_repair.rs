@@ -1,5 +1,5 @@
-//! PEM repair: every damaged form of appliance.md, with certificates and keys generated here,
-//! checked afterwards with OpenSSL (same DER, key matches certificate).
+//! PEM repair: every damaged form `docs/validation.md` lists, with certificates and keys
+//! generated here, checked afterwards with OpenSSL (same DER, key matches certificate).
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
