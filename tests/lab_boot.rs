@@ -349,6 +349,34 @@ fn check_not_answered(lab: &Lab, address: &str, client: &Host, clock: &Clock) {
     ));
 }
 
+/// Negative control: with the `from <LB range>` rule deleted in the guest (the routing defect
+/// fixed in 8df70c1), a reply to a client on the additional workload network leaves by the
+/// workload NIC; the counters must see it and the router's rp_filter must drop it.
+fn wrong_path_is_seen(lab: &Lab, vm: &mut Vm, clock: &Clock) {
+    let (out, status) = vm.shell(
+        &format!("ip rule del from {FRONTEND_RANGE} && ip route flush cache"),
+        Duration::from_secs(60),
+    );
+    assert_eq!(status, 0, "deleting the from-range rule failed:\n{out}");
+    lab.reset_counters();
+    let url = format!("http://{FRONTEND_VIP}/");
+    let answer = lab.get(&CLIENT_ADDITIONAL, &url);
+    let workload = lab.count(Segment::Workload);
+    assert_eq!(
+        answer, None,
+        "without the from-range rule, the router's rp_filter should drop the reply"
+    );
+    assert!(
+        workload.replies > 0,
+        "without the from-range rule, replies should be counted on the workload tap: {workload:?}"
+    );
+    clock.log(format!(
+        "ok: negative control: without `from {FRONTEND_RANGE}` the reply to {} leaves by the \
+         workload NIC ({workload:?}) and the router drops it",
+        CLIENT_ADDITIONAL.ip()
+    ));
+}
+
 fn power_off(vm: &mut Vm, run: &str, clock: &Clock) {
     let clean = vm.power_off(Duration::from_secs(120));
     clock.log(format!(
@@ -404,6 +432,7 @@ fn lab_default_and_frontend_topologies() {
     program_vip(&mut vm, "lab_vip", FRONTEND_VIP, &clock);
     check_vip(&lab, FRONTEND_VIP, topo.vip_segment, &clients, &clock);
     check_not_answered(&lab, FRONTEND_OUTSIDE, &CLIENT_REMOTE, &clock);
+    wrong_path_is_seen(&lab, &mut vm, &clock);
     power_off(&mut vm, "frontend", &clock);
     drop(vm);
     clock.log("all lab checks passed");
@@ -454,8 +483,19 @@ fn day2(lab: &Lab, dir: &Path, disk: &Path, clients: &[&Host], clock: &Clock) {
         "the console does not name loadbalance.service_ip_range:\n{}",
         vm.console()
     );
+    let (out, status) = vm.shell(
+        "journalctl -b --no-pager -u haproxy-firstboot.service | grep -c 'loadbalance.service_ip_range'; \
+         ip route show table local type local dev lo",
+        Duration::from_secs(60),
+    );
+    assert_eq!(status, 0, "the journal does not say why:\n{out}");
+    assert!(
+        out.contains(DEFAULT_RANGE) && out.contains(DAY2_RANGE),
+        "the last good AnyIP routes are not in place:\n{out}"
+    );
     clock.log(format!(
-        "ok: day2-invalid: console shows {FAILED:?} naming loadbalance.service_ip_range"
+        "ok: day2-invalid: console and journal show {FAILED:?} naming \
+         loadbalance.service_ip_range; AnyIP routes of the last good configuration in place"
     ));
     check_vip(lab, DEFAULT_VIP, Segment::Workload, clients, clock);
     check_vip(lab, DAY2_VIP, Segment::Workload, clients, clock);
