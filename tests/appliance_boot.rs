@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::{env_iso, make_ca, ovf_env, run_ok as run, target_bin, workspace};
+use e2e::{Clock, env_iso, have, is_root, make_ca, ovf_env, run_ok as run, target_bin, workspace};
 use qemu::{Firmware, Nic, Vm, VmSpec};
 
 const VERSION: &str = "0.0.0-boottest";
@@ -41,42 +41,10 @@ const ROOT_PWD: &str = "Boot-test-pw1";
 const APPLIED: &str = "haproxy-firstboot: applied configuration";
 const FAILED: &str = "haproxy-firstboot: FAILED";
 
-/// Wall-clock log lines. Written to the process's stderr directly (not with `eprintln!`, which
-/// the test harness captures): CI output shows every check with its timing without
-/// `--nocapture`.
-struct Clock(Instant);
-
-impl Clock {
-    fn log(&self, msg: impl AsRef<str>) {
-        say(&format!(
-            "[appliance-boot {:>6.1} s] {}",
-            self.0.elapsed().as_secs_f64(),
-            msg.as_ref()
-        ));
-    }
-}
-
 /// One line on stderr, bypassing the test harness's output capture.
 fn say(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
-fn have(program: &str) -> bool {
-    if program.starts_with('/') {
-        return Path::new(program).is_file();
-    }
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
-        || Path::new("/usr/sbin").join(program).is_file()
 }
 
 /// Whether the test can run here; in CI a missing prerequisite is a failure.
@@ -327,7 +295,7 @@ fn appliance_builds_and_boots() {
     if !prerequisites(&tools) {
         return;
     }
-    let clock = Clock(Instant::now());
+    let clock = Clock::new("appliance-boot");
     // APPLIANCE_TEST_DIR=DIR (development): work in DIR, keep it, and reuse the root filesystem
     // it holds from the previous run (skips mmdebstrap).
     let keep = std::env::var_os("APPLIANCE_TEST_DIR").map(PathBuf::from);
@@ -630,11 +598,9 @@ fn appliance_builds_and_boots() {
         memory_mib: 1024,
     };
     let mut vm = Vm::start(&spec, "invalid");
-    vm.wait_for(
-        &["Linux version"],
-        Duration::from_secs(180),
-        "kernel start (UEFI)",
-    );
+    // The kernel logs its EFI line after "Linux version" and before the DMI line: wait for the
+    // DMI line, or the check below races the console on a slow machine.
+    vm.wait_for(&["DMI:"], Duration::from_secs(180), "kernel start (UEFI)");
     assert!(
         vm.console().contains("efi: EFI v"),
         "the kernel was not started by UEFI firmware"

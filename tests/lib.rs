@@ -174,3 +174,50 @@ pub fn env_iso(dir: &Path, name: &str, xml: &str) -> PathBuf {
     );
     iso
 }
+
+/// Wall-clock progress lines on stderr, written directly (not with `eprintln!`, which the test
+/// harness captures): CI output shows each phase with its time without `--nocapture`.
+pub struct Clock {
+    start: std::time::Instant,
+    prefix: &'static str,
+}
+
+impl Clock {
+    pub fn new(prefix: &'static str) -> Clock {
+        Clock {
+            start: std::time::Instant::now(),
+            prefix,
+        }
+    }
+
+    pub fn log(&self, msg: impl AsRef<str>) {
+        use std::io::Write;
+        let line = format!(
+            "[{} {:>6.1} s] {}",
+            self.prefix,
+            self.start.elapsed().as_secs_f64(),
+            msg.as_ref()
+        );
+        let _ = writeln!(std::io::stderr(), "{line}");
+    }
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// Whether `program` (a name, or an absolute path) is there: on PATH, or in /usr/sbin, which a
+/// non-login root PATH may lack.
+pub fn have(program: &str) -> bool {
+    if program.starts_with('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+        || Path::new("/usr/sbin").join(program).is_file()
+}

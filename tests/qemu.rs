@@ -33,6 +33,15 @@ pub struct Nic {
     pub forwards: Vec<(u16, String, u16)>,
 }
 
+/// One NIC on a tap device that already exists in the network namespace QEMU runs in (the lab
+/// test's switch): the guest's PCI bus number, MAC, and the tap's name.
+#[allow(dead_code)] // used by lab_boot only; appliance_boot includes this file too
+pub struct TapNic {
+    pub bus: u8,
+    pub mac: &'static str,
+    pub tap: String,
+}
+
 /// Debian's OVMF (package `ovmf`).
 pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
@@ -107,6 +116,17 @@ fn run(cmd: &mut Command) -> String {
 
 impl Vm {
     pub fn start(spec: &VmSpec, name: &str) -> Vm {
+        Vm::launch(spec, name, None, &[])
+    }
+
+    /// As [`Vm::start`], with QEMU run inside network namespace `netns` (`ip netns exec`) and
+    /// `taps` attached after `spec.nics` (script=no: the test wires the taps itself).
+    #[allow(dead_code)] // used by lab_boot only; appliance_boot includes this file too
+    pub fn start_in_netns(spec: &VmSpec, name: &str, netns: &str, taps: &[TapNic]) -> Vm {
+        Vm::launch(spec, name, Some(netns), taps)
+    }
+
+    fn launch(spec: &VmSpec, name: &str, netns: Option<&str>, taps: &[TapNic]) -> Vm {
         let overlay = spec.dir.join(format!("{name}.qcow2"));
         let serial = spec.dir.join(format!("{name}-serial.log"));
         let monitor = spec.dir.join(format!("{name}-monitor.sock"));
@@ -120,7 +140,15 @@ impl Vm {
             .arg(spec.base)
             .arg(&overlay));
 
-        let mut cmd = Command::new("qemu-system-x86_64");
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                // `ip netns exec` execs QEMU: the child's PID is QEMU's.
+                c.args(["netns", "exec", ns, "qemu-system-x86_64"]);
+                c
+            }
+            None => Command::new("qemu-system-x86_64"),
+        };
         cmd.args([
             "-accel", "tcg", "-machine", "pc", "-cpu", "max", "-smp", "2",
         ])
@@ -191,6 +219,19 @@ impl Vm {
                 netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{hp}-{ip}:{gp}"));
             }
             cmd.arg("-netdev").arg(netdev);
+            cmd.arg("-device").arg(format!(
+                "vmxnet3,netdev=net{i},mac={},bus=pxb{i},addr=0x0,romfile=",
+                nic.mac
+            ));
+        }
+        for (i, nic) in taps.iter().enumerate() {
+            let i = i + spec.nics.len();
+            cmd.arg("-device")
+                .arg(format!("pxb,id=pxb{i},bus_nr={},bus=pci.0", nic.bus - 1));
+            cmd.arg("-netdev").arg(format!(
+                "tap,id=net{i},ifname={},script=no,downscript=no",
+                nic.tap
+            ));
             cmd.arg("-device").arg(format!(
                 "vmxnet3,netdev=net{i},mac={},bus=pxb{i},addr=0x0,romfile=",
                 nic.mac
