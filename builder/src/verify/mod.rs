@@ -44,6 +44,10 @@ pub enum Severity {
 pub enum Check {
     /// The file is not a readable tar archive.
     Archive,
+    /// A tar header after the end-of-archive zero block(s), which `tar -i` extracts.
+    HiddenMember,
+    /// Bytes that are not zero after the end-of-archive.
+    TrailingData,
     /// A header is neither ustar nor GNU.
     TarFormat,
     /// A PAX extended or global header.
