@@ -19,6 +19,7 @@
 mod descriptor;
 mod members;
 mod package;
+mod signer;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use crate::sign::{CertFile, SignatureProblem};
 
 use package::Package;
 pub use package::PackageKind;
+pub use signer::{BadFingerprint, Fingerprint, SignerPins, TrustAnchors, TrustError};
 
 /// How bad a problem is. Errors make `verify` fail; warnings are reported only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -80,6 +82,10 @@ pub enum Check {
     BadSignature,
     ManifestChanged,
     CertificateValidity,
+    /// The signing certificate does not chain to a `--trust` CA.
+    SignerTrust,
+    /// The signing certificate is not the `--signer-sha256` one.
+    SignerFingerprint,
     VmdkHeader,
     DiskCapacity,
     /// The OVA does not match its `NAME.ova.sha256` beside it.
@@ -202,6 +208,15 @@ impl Findings {
 /// (recognised by content, not by name). Package problems are in the report; only a file
 /// that cannot be read at all is an `Err`.
 pub fn verify(path: &Path, progress: &Progress) -> Result<Report, VerifyError> {
+    verify_with(path, &SignerPins::default(), progress)
+}
+
+/// [`verify`], and the signer must satisfy `pins`.
+pub fn verify_with(
+    path: &Path,
+    pins: &SignerPins,
+    progress: &Progress,
+) -> Result<Report, VerifyError> {
     let mut findings = Findings::default();
     let package = Package::open(path, &mut findings).map_err(|source| VerifyError::Open {
         path: path.to_path_buf(),
@@ -220,7 +235,7 @@ pub fn verify(path: &Path, progress: &Progress) -> Result<Report, VerifyError> {
         ok: false,
     };
     if let Some(package) = package.usable() {
-        check_package(package, &mut report, &mut findings, progress);
+        check_package(package, pins, &mut report, &mut findings, progress);
     }
     if report.kind == PackageKind::Ova {
         report.checksum_file = check_checksum_file(path, &mut findings, progress);
@@ -233,6 +248,7 @@ pub fn verify(path: &Path, progress: &Progress) -> Result<Report, VerifyError> {
 
 fn check_package(
     package: &Package,
+    pins: &SignerPins,
     report: &mut Report,
     findings: &mut Findings,
     progress: &Progress,
@@ -347,18 +363,20 @@ fn check_package(
         }
     }
 
-    if let Some(cert) = &cert_name {
-        match &manifest {
-            None if manifest_name.is_none() => findings.error(
+    let signer = cert_name.as_deref().and_then(|cert| match &manifest {
+        None if manifest_name.is_none() => {
+            findings.error(
                 Check::SignatureMalformed,
                 Some(cert),
                 "a certificate without a manifest: the signature covers the .mf file, which \
                  is missing",
-            ),
-            None => {} // the manifest problem is reported already
-            Some((mf, bytes, _)) => check_signature(package, cert, mf, bytes, report, findings),
+            );
+            None
         }
-    }
+        None => None, // the manifest problem is reported already
+        Some((mf, bytes, _)) => check_signature(package, cert, mf, bytes, report, findings),
+    });
+    signer::check(pins, signer.as_ref(), cert_name.as_deref(), findings);
 }
 
 /// Checks `FILE.sha256` (sha256sum format, as `build` writes it) when it exists.
@@ -534,7 +552,7 @@ fn check_signature(
     manifest_bytes: &[u8],
     report: &mut Report,
     findings: &mut Findings,
-) {
+) -> Option<CertFile> {
     let bytes = match package.read_small(cert) {
         Ok(b) => b,
         Err(e) => {
@@ -543,14 +561,14 @@ fn check_signature(
                 Some(cert),
                 format!("cannot read: {e}"),
             );
-            return;
+            return None;
         }
     };
     let parsed = match CertFile::parse(&bytes) {
         Ok(c) => c,
         Err(e) => {
             findings.error(Check::SignatureMalformed, Some(cert), e.to_string());
-            return;
+            return None;
         }
     };
     // A self-signed certificate can be checked on its own: a damaged one no longer verifies
@@ -623,4 +641,5 @@ fn check_signature(
         not_after: parsed.cert.not_after().to_string(),
         signature_ok: result.is_ok(),
     });
+    Some(parsed)
 }
