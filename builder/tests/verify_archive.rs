@@ -234,3 +234,16 @@ fn a_disk_of_capacity_zero_is_refused() {
         "{report:#}"
     );
 }
+
+#[test]
+fn spec_refuses_a_huge_descriptor_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.ovf");
+    let file = std::fs::File::create(&path).unwrap();
+    std::io::Write::write_all(&mut &file, b"<?xml version=\"1.0\"?>").unwrap();
+    // Sparse: 1 GiB of apparent size costs nothing on disk.
+    file.set_len(1 << 30).unwrap();
+    let err = builder::spec::spec_of(&path).unwrap_err().to_string();
+    assert!(err.contains("too large"), "{err}");
+    assert!(err.contains(&(1u64 << 30).to_string()), "{err}");
+}

@@ -152,14 +152,17 @@ pub(crate) fn check_end(end: &ArchiveEnd, findings: &mut Findings) {
             Check::HiddenMember,
             Some(name),
             format!(
-                "a tar header at byte {header_offset}, after the end-of-archive zero block at                  byte {end}: `tar -i` (ignore zeros) and some other readers extract this                  member, `tar` and this check do not; an OVA ends with zero blocks only"
+                "a tar header at byte {header_offset}, after the end-of-archive zero block at \
+                 byte {end}: `tar -i` (ignore zeros) and some other readers extract this \
+                 member, `tar` and this check do not; an OVA ends with zero blocks only"
             ),
         ),
         ArchiveEnd::TrailingData { end, offset } => findings.error(
             Check::TrailingData,
             None,
             format!(
-                "data after the end of the archive: the end-of-archive zero blocks start at                  byte {end}, but byte {offset} is not zero; an OVA ends with zero blocks only"
+                "data after the end of the archive: the end-of-archive zero blocks start at \
+                 byte {end}, but byte {offset} is not zero; an OVA ends with zero blocks only"
             ),
         ),
     }
