@@ -247,3 +247,25 @@ fn spec_refuses_a_huge_descriptor_without_reading_it() {
     assert!(err.contains("too large"), "{err}");
     assert!(err.contains(&(1u64 << 30).to_string()), "{err}");
 }
+
+#[test]
+fn a_huge_checksum_file_is_refused_without_reading_it() {
+    let (_dir, ova, _) = built();
+    let mut sidecar = ova.as_os_str().to_owned();
+    sidecar.push(".sha256");
+    let file = std::fs::File::create(&sidecar).unwrap();
+    file.set_len(1 << 30).unwrap(); // sparse
+    let report = verify_in_process(&ova);
+    assert!(!report.ok);
+    assert_eq!(
+        checks(&report),
+        ["archive-digest"],
+        "{:#?}",
+        report.problems
+    );
+    assert!(
+        report.problems[0].message.contains("too large"),
+        "{}",
+        report.problems[0].message
+    );
+}

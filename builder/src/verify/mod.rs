@@ -388,11 +388,18 @@ fn check_checksum_file(
     let mut sidecar = path.as_os_str().to_owned();
     sidecar.push(".sha256");
     let sidecar = PathBuf::from(sidecar);
-    let text = std::fs::read_to_string(&sidecar).ok()?;
     let shown = sidecar
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let text = match read_checksum_file(&sidecar) {
+        Ok(Some(text)) => text,
+        Ok(None) => return None,
+        Err(e) => {
+            findings.error(Check::ArchiveDigest, Some(&shown), e);
+            return Some(sidecar);
+        }
+    };
     let expected = text
         .split_whitespace()
         .next()
@@ -434,6 +441,29 @@ fn check_checksum_file(
         ),
     }
     Some(sidecar)
+}
+
+/// The text of a `sha256sum` file (`None` when there is none); a few hundred bytes at most
+/// are expected, so only a little more is ever read.
+fn read_checksum_file(path: &Path) -> Result<Option<String>, String> {
+    use std::io::Read;
+    const LIMIT: u64 = 4096;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read it: {e}")),
+    };
+    let mut text = String::new();
+    file.take(LIMIT + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read it as text: {e}"))?;
+    if text.len() as u64 > LIMIT {
+        return Err(format!(
+            "too large for a checksum file (over {LIMIT} bytes); expected one line \
+             `<sha256>  NAME.ova`"
+        ));
+    }
+    Ok(Some(text))
 }
 
 fn single_with_suffix(names: &[String], suffix: &str, findings: &mut Findings) -> Option<String> {
