@@ -71,15 +71,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .filter(|p| p.severity == Severity::Error)
             .count();
         let warnings = report.problems.len() - errors;
-        if let Some(s) = &report.signer {
-            println!(
-                "signer: {} (SHA-256 fingerprint {})",
-                s.subject, s.sha256_fingerprint
-            );
-        }
         if report.ok {
             let signed = match &report.signer {
-                Some(s) => format!(", signed by {}", s.subject),
+                Some(s) => format!(
+                    ", signed by {} (SHA-256 fingerprint {})",
+                    s.subject, s.sha256_fingerprint
+                ),
                 None => ", unsigned".to_string(),
             };
             println!(
@@ -93,6 +90,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             );
         } else {
+            if let Some(s) = &report.signer {
+                eprintln!(
+                    "signer: {} (SHA-256 fingerprint {})",
+                    s.subject, s.sha256_fingerprint
+                );
+            }
             println!(
                 "FAILED: {}: {errors} error(s), {warnings} warning(s)",
                 args.file.display()
