@@ -5,13 +5,16 @@
 //! - the container (OVA only): ustar or GNU headers, no PAX or GNU long-name records, bare
 //!   member names (no absolute paths, `..`, `./`, directories), regular files only (no links,
 //!   devices, directories), no duplicates; the `.ovf` first, `.mf` and `.cert` together right
-//!   after it (or both at the end), then the files in `References` order;
+//!   after it (or both at the end), then the files in `References` order; nothing but zero
+//!   blocks after the end-of-archive (no member hidden after a lone zero block, no trailing
+//!   bytes). The walk's memory is bounded whatever the headers claim;
 //! - the manifest: strict syntax, every listed file present with the listed digest, every
 //!   package file listed;
 //! - the signature (when a `.cert` is present): it verifies over the manifest with the
-//!   enclosed certificate's key;
+//!   enclosed certificate's key; with [`SignerPins`], the certificate chains to a trusted CA
+//!   and/or has the pinned SHA-256 fingerprint;
 //! - the descriptor: it parses; every `References` file exists with its `ovf:size`; each
-//!   disk's capacity equals its VMDK header's; each `ovf:configuration`, network connection,
+//!   disk's capacity is not 0 and equals its VMDK header's; each `ovf:configuration`, network connection,
 //!   file and disk reference names something the descriptor defines.
 //!
 //! Both an `.ova` and an `.ovf` with its files beside it can be checked.
