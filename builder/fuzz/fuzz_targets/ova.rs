@@ -15,10 +15,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             if report.ok && report.kind == builder::verify::PackageKind::Ova {
                 // What verify accepts, the walk reads, and nothing follows the end.
                 let archive = scan_archive(&mut std::io::Cursor::new(data), data.len() as u64);
-                assert!(archive.is_ok_and(|a| matches!(
-                    a.end,
-                    ArchiveEnd::Clean | ArchiveEnd::Missing
-                )));
+                assert!(
+                    archive.is_ok_and(|a| matches!(a.end, ArchiveEnd::Clean | ArchiveEnd::Missing))
+                );
             }
         }
         let _ = builder::spec::spec_of(path);
