@@ -115,6 +115,11 @@ pub enum BuildError {
         source: image::ImageError,
     },
     #[error(
+        "the disk {path} is empty: its {format} virtual size is 0 bytes; an appliance needs a \
+         disk with a system on it (an OVA with ovf:capacity=\"0\" cannot be deployed usefully)"
+    )]
+    EmptyDisk { path: PathBuf, format: String },
+    #[error(
         "the definition's disk controller needs ddb.adapterType `{0}`, which the VMDK writer does not know"
     )]
     AdapterType(String),
@@ -182,6 +187,12 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
         source,
     })?;
     let input_format = source.format().to_string();
+    if source.virtual_size() == 0 {
+        return Err(BuildError::EmptyDisk {
+            path: request.disk.clone(),
+            format: input_format,
+        });
+    }
     let mut outputs = Outputs::new(&request.out_dir)
         .map_err(io(format!("cannot create {}", request.out_dir.display())))?;
 

@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 
-use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private, Public};
 use openssl::x509::X509;
 
@@ -135,6 +134,8 @@ pub struct CertFile {
     pub manifest_name: String,
     pub signature: Vec<u8>,
     pub cert: X509,
+    /// Certificates after the signer's (intermediates), for chain verification.
+    pub chain: Vec<X509>,
 }
 
 /// The outcome of checking a `.cert` against a manifest, with a message for each way it fails.
@@ -213,11 +214,16 @@ impl CertFile {
                 first_reason(&e)
             ))
         })?;
+        // Anything after the first certificate that is not PEM certificates is ignored.
+        let chain = X509::stack_from_pem(rest.as_bytes())
+            .map(|all| all.into_iter().skip(1).collect())
+            .unwrap_or_default();
         Ok(CertFile {
             algorithm,
             manifest_name: manifest_name.to_string(),
             signature,
             cert,
+            chain,
         })
     }
 
@@ -226,11 +232,10 @@ impl CertFile {
         subject_of(&self.cert)
     }
 
-    /// SHA-256 fingerprint of the certificate (hex, colon-free).
+    /// SHA-256 fingerprint of the certificate, as `openssl x509 -fingerprint -sha256` prints it.
     pub fn fingerprint(&self) -> String {
-        self.cert
-            .digest(MessageDigest::sha256())
-            .map(hex::encode)
+        crate::verify::Fingerprint::of(&self.cert)
+            .map(|f| f.to_string())
             .unwrap_or_default()
     }
 

@@ -12,6 +12,9 @@ use ovf::Envelope;
 use crate::ova;
 
 /// Why the descriptor could not be read.
+/// The largest descriptor read into memory (as `verify`'s limit).
+const DESCRIPTOR_LIMIT: u64 = 64 << 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("cannot read {path}: {source}")]
@@ -26,7 +29,9 @@ pub enum SpecError {
     },
     #[error("{path} has no .ovf member")]
     NoDescriptor { path: PathBuf },
-    #[error("the descriptor {name} in {path} is too large ({size} bytes)")]
+    #[error(
+        "the descriptor {name} in {path} is too large ({size} bytes; at most {DESCRIPTOR_LIMIT})"
+    )]
     TooLarge {
         path: PathBuf,
         name: String,
@@ -417,6 +422,13 @@ pub fn read_descriptor(path: &Path) -> Result<(String, String), SpecError> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        if len > DESCRIPTOR_LIMIT {
+            return Err(SpecError::TooLarge {
+                path: path.to_path_buf(),
+                name,
+                size: len,
+            });
+        }
         (name, std::fs::read(path).map_err(err)?)
     } else {
         let members = ova::scan(&mut file, len).map_err(|source| SpecError::NotAPackage {
@@ -429,7 +441,7 @@ pub fn read_descriptor(path: &Path) -> Result<(String, String), SpecError> {
             .ok_or_else(|| SpecError::NoDescriptor {
                 path: path.to_path_buf(),
             })?;
-        if member.size > 64 << 20 {
+        if member.size > DESCRIPTOR_LIMIT {
             return Err(SpecError::TooLarge {
                 path: path.to_path_buf(),
                 name: member.name.clone(),

@@ -400,3 +400,29 @@ fn a_missing_disk_is_named_once_with_its_cause_once() {
     assert_eq!(err.matches("no-such-disk.raw").count(), 1, "{err}");
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
+
+#[test]
+fn an_empty_disk_is_refused_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.raw");
+    std::fs::write(&empty, b"").unwrap();
+    let out = dir.path().join("out");
+    let o = run(&[
+        "build",
+        "--disk",
+        empty.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--version",
+        "1.2.3",
+    ]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "an empty disk was packaged: {err}");
+    assert!(err.contains("empty.raw"), "{err}");
+    assert!(err.contains("0 bytes"), "{err}");
+    assert!(
+        !out.join("haproxy-v1.2.3.ova").exists(),
+        "{:?}",
+        listing(&out)
+    );
+}

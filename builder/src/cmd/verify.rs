@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use crate::progress::Progress;
-use crate::verify::{Severity, verify};
+use crate::verify::{Fingerprint, Severity, SignerPins, TrustAnchors, verify_with};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -12,12 +14,20 @@ Examples:
   ova-builder verify --json dist/haproxy-v1.2.3.ova > verify.json
   ova-builder verify exported/haproxy.ovf        # the .mf, .cert and disks beside it
 
+  # Only accept the release signer: its CA, and/or its certificate's fingerprint
+  ova-builder verify --trust release-ca.pem dist/haproxy-v1.2.3.ova
+  ova-builder verify --signer-sha256 \"$(openssl x509 -noout -fingerprint -sha256 -in release.pem)\" \\
+      dist/haproxy-v1.2.3.ova
+
 Checks: ustar/GNU headers only (no PAX), bare regular members (no absolute paths, `..`, `./`,
-links, devices, duplicates); the .ovf first, .mf and .cert right after it (or both last), then
+links, devices, duplicates, nothing but zeros after the end-of-archive, no member hidden after a
+lone zero block); the .ovf first, .mf and .cert right after it (or both last), then
 the References files in order; every manifest digest; the signature and certificate; every
-References file present with its ovf:size; disk capacities against the VMDK headers; every
+References file present with its ovf:size; disk capacities (not 0) against the VMDK headers; every
 configuration, network, disk and file reference defined; FILE.sha256 beside an OVA, when
-present. Exit status 0 when no error was found, 1 otherwise; warnings do not fail.";
+present; with --trust / --signer-sha256, the signer. The signer's subject and SHA-256
+fingerprint are always printed: without a pin, anyone can re-sign with a certificate of the
+same subject. Memory stays bounded whatever the input. Exit status 0 when no error was found, 1 otherwise; warnings do not fail.";
 
 /// Options of `ova-builder verify`.
 #[derive(clap::Args, Debug)]
@@ -29,10 +39,26 @@ pub struct Args {
     /// Print the report as JSON on standard output.
     #[arg(long)]
     pub json: bool,
+    /// Require the signing certificate to chain to a CA in this PEM file (OpenSSL's
+    /// verification, at the current time).
+    #[arg(long, value_name = "CA.pem")]
+    pub trust: Option<PathBuf>,
+    /// Require the signing certificate to have this SHA-256 fingerprint, as `openssl x509
+    /// -noout -fingerprint -sha256` prints it (colons optional).
+    #[arg(long, value_name = "FINGERPRINT")]
+    pub signer_sha256: Option<Fingerprint>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let report = verify(&args.file, &Progress::auto())?;
+    let trust = match &args.trust {
+        Some(path) => Some(TrustAnchors::load(path).context("--trust")?),
+        None => None,
+    };
+    let pins = SignerPins {
+        trust,
+        sha256: args.signer_sha256,
+    };
+    let report = verify_with(&args.file, &pins, &Progress::auto())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -47,7 +73,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let warnings = report.problems.len() - errors;
         if report.ok {
             let signed = match &report.signer {
-                Some(s) => format!(", signed by {}", s.subject),
+                Some(s) => format!(
+                    ", signed by {} (SHA-256 fingerprint {})",
+                    s.subject, s.sha256_fingerprint
+                ),
                 None => ", unsigned".to_string(),
             };
             println!(
@@ -61,6 +90,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
             );
         } else {
+            if let Some(s) = &report.signer {
+                eprintln!(
+                    "signer: {} (SHA-256 fingerprint {})",
+                    s.subject, s.sha256_fingerprint
+                );
+            }
             println!(
                 "FAILED: {}: {errors} error(s), {warnings} warning(s)",
                 args.file.display()

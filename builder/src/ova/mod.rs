@@ -8,7 +8,10 @@
 mod read;
 mod write;
 
-pub use read::{HeaderFormat, Member, MemberKind, ScanError, scan};
+pub use read::{
+    Archive, ArchiveEnd, HeaderFormat, MAX_HEADERS, Member, MemberKind, ScanError, scan,
+    scan_archive,
+};
 pub use write::{MEMBER_MODE, OvaWriter, USTAR_MAX_SIZE, WriteError, member_header};
 
 /// Size of a tar block.

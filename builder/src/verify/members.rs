@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use crate::ova::{HeaderFormat, Member, MemberKind};
+use crate::ova::{ArchiveEnd, HeaderFormat, Member, MemberKind};
 
 use super::package::Package;
 use super::{Check, Findings};
@@ -137,6 +137,35 @@ pub(crate) fn check_headers(all: &[Member], findings: &mut Findings) -> Vec<Memb
         }
     }
     usable
+}
+
+/// What follows the end-of-archive must be zeros: anything else is content some tool sees
+/// and `verify` would not have checked.
+pub(crate) fn check_end(end: &ArchiveEnd, findings: &mut Findings) {
+    match end {
+        ArchiveEnd::Clean | ArchiveEnd::Missing => {}
+        ArchiveEnd::HiddenMember {
+            end,
+            header_offset,
+            name,
+        } => findings.error(
+            Check::HiddenMember,
+            Some(name),
+            format!(
+                "a tar header at byte {header_offset}, after the end-of-archive zero block at \
+                 byte {end}: `tar -i` (ignore zeros) and some other readers extract this \
+                 member, `tar` and this check do not; an OVA ends with zero blocks only"
+            ),
+        ),
+        ArchiveEnd::TrailingData { end, offset } => findings.error(
+            Check::TrailingData,
+            None,
+            format!(
+                "data after the end of the archive: the end-of-archive zero blocks start at \
+                 byte {end}, but byte {offset} is not zero; an OVA ends with zero blocks only"
+            ),
+        ),
+    }
 }
 
 /// The order vSphere expects: the descriptor first; the manifest and certificate together

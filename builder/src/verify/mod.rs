@@ -5,13 +5,16 @@
 //! - the container (OVA only): ustar or GNU headers, no PAX or GNU long-name records, bare
 //!   member names (no absolute paths, `..`, `./`, directories), regular files only (no links,
 //!   devices, directories), no duplicates; the `.ovf` first, `.mf` and `.cert` together right
-//!   after it (or both at the end), then the files in `References` order;
+//!   after it (or both at the end), then the files in `References` order; nothing but zero
+//!   blocks after the end-of-archive (no member hidden after a lone zero block, no trailing
+//!   bytes). The walk's memory is bounded whatever the headers claim;
 //! - the manifest: strict syntax, every listed file present with the listed digest, every
 //!   package file listed;
 //! - the signature (when a `.cert` is present): it verifies over the manifest with the
-//!   enclosed certificate's key;
+//!   enclosed certificate's key; with [`SignerPins`], the certificate chains to a trusted CA
+//!   and/or has the pinned SHA-256 fingerprint;
 //! - the descriptor: it parses; every `References` file exists with its `ovf:size`; each
-//!   disk's capacity equals its VMDK header's; each `ovf:configuration`, network connection,
+//!   disk's capacity is not 0 and equals its VMDK header's; each `ovf:configuration`, network connection,
 //!   file and disk reference names something the descriptor defines.
 //!
 //! Both an `.ova` and an `.ovf` with its files beside it can be checked.
@@ -19,6 +22,7 @@
 mod descriptor;
 mod members;
 mod package;
+mod signer;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -29,6 +33,7 @@ use crate::sign::{CertFile, SignatureProblem};
 
 use package::Package;
 pub use package::PackageKind;
+pub use signer::{BadFingerprint, Fingerprint, SignerPins, TrustAnchors, TrustError};
 
 /// How bad a problem is. Errors make `verify` fail; warnings are reported only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -44,6 +49,10 @@ pub enum Severity {
 pub enum Check {
     /// The file is not a readable tar archive.
     Archive,
+    /// A tar header after the end-of-archive zero block(s), which `tar -i` extracts.
+    HiddenMember,
+    /// Bytes that are not zero after the end-of-archive.
+    TrailingData,
     /// A header is neither ustar nor GNU.
     TarFormat,
     /// A PAX extended or global header.
@@ -76,6 +85,10 @@ pub enum Check {
     BadSignature,
     ManifestChanged,
     CertificateValidity,
+    /// The signing certificate does not chain to a `--trust` CA.
+    SignerTrust,
+    /// The signing certificate is not the `--signer-sha256` one.
+    SignerFingerprint,
     VmdkHeader,
     DiskCapacity,
     /// The OVA does not match its `NAME.ova.sha256` beside it.
@@ -198,6 +211,15 @@ impl Findings {
 /// (recognised by content, not by name). Package problems are in the report; only a file
 /// that cannot be read at all is an `Err`.
 pub fn verify(path: &Path, progress: &Progress) -> Result<Report, VerifyError> {
+    verify_with(path, &SignerPins::default(), progress)
+}
+
+/// [`verify`], and the signer must satisfy `pins`.
+pub fn verify_with(
+    path: &Path,
+    pins: &SignerPins,
+    progress: &Progress,
+) -> Result<Report, VerifyError> {
     let mut findings = Findings::default();
     let package = Package::open(path, &mut findings).map_err(|source| VerifyError::Open {
         path: path.to_path_buf(),
@@ -216,7 +238,7 @@ pub fn verify(path: &Path, progress: &Progress) -> Result<Report, VerifyError> {
         ok: false,
     };
     if let Some(package) = package.usable() {
-        check_package(package, &mut report, &mut findings, progress);
+        check_package(package, pins, &mut report, &mut findings, progress);
     }
     if report.kind == PackageKind::Ova {
         report.checksum_file = check_checksum_file(path, &mut findings, progress);
@@ -229,6 +251,7 @@ pub fn verify(path: &Path, progress: &Progress) -> Result<Report, VerifyError> {
 
 fn check_package(
     package: &Package,
+    pins: &SignerPins,
     report: &mut Report,
     findings: &mut Findings,
     progress: &Progress,
@@ -343,18 +366,20 @@ fn check_package(
         }
     }
 
-    if let Some(cert) = &cert_name {
-        match &manifest {
-            None if manifest_name.is_none() => findings.error(
+    let signer = cert_name.as_deref().and_then(|cert| match &manifest {
+        None if manifest_name.is_none() => {
+            findings.error(
                 Check::SignatureMalformed,
                 Some(cert),
                 "a certificate without a manifest: the signature covers the .mf file, which \
                  is missing",
-            ),
-            None => {} // the manifest problem is reported already
-            Some((mf, bytes, _)) => check_signature(package, cert, mf, bytes, report, findings),
+            );
+            None
         }
-    }
+        None => None, // the manifest problem is reported already
+        Some((mf, bytes, _)) => check_signature(package, cert, mf, bytes, report, findings),
+    });
+    signer::check(pins, signer.as_ref(), cert_name.as_deref(), findings);
 }
 
 /// Checks `FILE.sha256` (sha256sum format, as `build` writes it) when it exists.
@@ -366,11 +391,18 @@ fn check_checksum_file(
     let mut sidecar = path.as_os_str().to_owned();
     sidecar.push(".sha256");
     let sidecar = PathBuf::from(sidecar);
-    let text = std::fs::read_to_string(&sidecar).ok()?;
     let shown = sidecar
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let text = match read_checksum_file(&sidecar) {
+        Ok(Some(text)) => text,
+        Ok(None) => return None,
+        Err(e) => {
+            findings.error(Check::ArchiveDigest, Some(&shown), e);
+            return Some(sidecar);
+        }
+    };
     let expected = text
         .split_whitespace()
         .next()
@@ -412,6 +444,29 @@ fn check_checksum_file(
         ),
     }
     Some(sidecar)
+}
+
+/// The text of a `sha256sum` file (`None` when there is none); a few hundred bytes at most
+/// are expected, so only a little more is ever read.
+fn read_checksum_file(path: &Path) -> Result<Option<String>, String> {
+    use std::io::Read;
+    const LIMIT: u64 = 4096;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read it: {e}")),
+    };
+    let mut text = String::new();
+    file.take(LIMIT + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read it as text: {e}"))?;
+    if text.len() as u64 > LIMIT {
+        return Err(format!(
+            "too large for a checksum file (over {LIMIT} bytes); expected one line \
+             `<sha256>  NAME.ova`"
+        ));
+    }
+    Ok(Some(text))
 }
 
 fn single_with_suffix(names: &[String], suffix: &str, findings: &mut Findings) -> Option<String> {
@@ -530,7 +585,7 @@ fn check_signature(
     manifest_bytes: &[u8],
     report: &mut Report,
     findings: &mut Findings,
-) {
+) -> Option<CertFile> {
     let bytes = match package.read_small(cert) {
         Ok(b) => b,
         Err(e) => {
@@ -539,14 +594,14 @@ fn check_signature(
                 Some(cert),
                 format!("cannot read: {e}"),
             );
-            return;
+            return None;
         }
     };
     let parsed = match CertFile::parse(&bytes) {
         Ok(c) => c,
         Err(e) => {
             findings.error(Check::SignatureMalformed, Some(cert), e.to_string());
-            return;
+            return None;
         }
     };
     // A self-signed certificate can be checked on its own: a damaged one no longer verifies
@@ -619,4 +674,5 @@ fn check_signature(
         not_after: parsed.cert.not_after().to_string(),
         signature_ok: result.is_ok(),
     });
+    Some(parsed)
 }

@@ -63,9 +63,10 @@ impl Package {
                 inner: Inner::Dir { dir, ovf },
             });
         }
-        match ova::scan(&mut file, len) {
-            Ok(all) => {
-                let members = members::check_headers(&all, findings);
+        match ova::scan_archive(&mut file, len) {
+            Ok(archive) => {
+                let members = members::check_headers(&archive.members, findings);
+                members::check_end(&archive.end, findings);
                 Ok(Package {
                     inner: Inner::Ova {
                         file,
