@@ -102,13 +102,7 @@ impl SparseExtent {
         let mut b = [0u8; 512];
         read_exact(&file, path, &mut b, 0, "header")?;
         let mut header = SparseHeader::parse(&b).map_err(|e| bad(path, e))?;
-        header.check_readable().map_err(|(unsup, d)| {
-            if unsup {
-                unsupported(path, d)
-            } else {
-                bad(path, d)
-            }
-        })?;
+        check_readable(&header, path, "")?;
         if header.gd_offset == GD_AT_END {
             // Stream-optimized: the footer near the end holds the real grain directory offset.
             let footer = find_footer(&file, path, len)?;
@@ -120,6 +114,8 @@ impl SparseExtent {
             }
             header.gd_offset = footer.gd_offset;
             header.num_gtes_per_gt = footer.num_gtes_per_gt;
+            // The footer's values replace the header's: check them the same way.
+            check_readable(&header, path, "footer: ")?;
         }
         let grain_bytes = header.grain_size * SECTOR;
         let capacity_bytes = header.capacity * SECTOR;
@@ -324,6 +320,17 @@ impl SparseExtent {
         }
         Ok(())
     }
+}
+
+/// The header checks every reader depends on, as an unsupported or corrupt error.
+fn check_readable(header: &SparseHeader, path: &Path, prefix: &str) -> Result<(), ImageError> {
+    header.check_readable().map_err(|(unsup, d)| {
+        if unsup {
+            unsupported(path, format!("{prefix}{d}"))
+        } else {
+            bad(path, format!("{prefix}{d}"))
+        }
+    })
 }
 
 /// Finds the stream-optimized footer: VMware ends the file with footer marker, footer and
