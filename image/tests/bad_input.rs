@@ -404,3 +404,50 @@ fn qcow2_claiming_a_huge_disk_is_listed_from_its_tables() {
         }]
     );
 }
+
+/// A descriptor whose FLAT extent is `name`, 8 sectors, in `dir/disk.vmdk`.
+fn flat_descriptor(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join("disk.vmdk");
+    let text = format!(
+        "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n\
+         createType=\"monolithicFlat\"\n\n# Extent description\nRW 8 FLAT \"{name}\" 0\n"
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Extents are confined to the descriptor's directory: an absolute path, `..` or a symlink
+/// out of it is refused, naming the extent line and the path.
+#[test]
+fn descriptor_extents_outside_its_directory_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, [0x5a; 4096]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("vm");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(dir.path().join("next-door"), [0x5a; 4096]).unwrap();
+    std::os::unix::fs::symlink(&secret, sub.join("link")).unwrap();
+
+    let absolute = secret.to_str().unwrap();
+    for name in [absolute, "../next-door", "link"] {
+        let p = flat_descriptor(&sub, name);
+        let msg = fails(&p);
+        assert_mentions(
+            &msg,
+            &["line 8", name, "outside", "--allow-extents-outside"],
+        );
+        // Allowed explicitly, the same descriptor reads the file.
+        let options = image::OpenOptions {
+            allow_extents_outside: true,
+        };
+        let mut src = image::open_with(&p, &options).unwrap();
+        assert_eq!(image::read_all(src.as_mut()).unwrap(), vec![0x5a; 4096]);
+    }
+    // Inside the directory (also through a subdirectory) is fine by default.
+    std::fs::create_dir(sub.join("extents")).unwrap();
+    std::fs::write(sub.join("extents/flat"), [7; 4096]).unwrap();
+    let p = flat_descriptor(&sub, "extents/flat");
+    let mut src = image::open(&p).unwrap();
+    assert_eq!(image::read_all(src.as_mut()).unwrap(), vec![7; 4096]);
+}

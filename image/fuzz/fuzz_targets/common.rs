@@ -52,8 +52,11 @@ pub fn exercise(mut src: Box<dyn DiskSource>) {
     }
 }
 
+/// A fuzz target's entry point.
+pub type Target = fn(&[u8]);
+
 /// Every target's name and entry point.
-pub const TARGETS: [(&str, fn(&[u8])); 6] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("raw", raw),
     ("vmdk_sparse", vmdk_sparse),
     ("vmdk_descriptor", vmdk_descriptor),

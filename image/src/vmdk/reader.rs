@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use libdeflater::Decompressor;
 
-use super::descriptor::{self, Access, Descriptor};
+use super::descriptor::{self, Access, Descriptor, ExtentLine};
 use super::header::{
     FLAG_COMPRESSED, FLAG_MARKERS, FLAG_ZEROED_GTE, GD_AT_END, MARKER_FOOTER, Marker, SECTOR,
     SparseHeader, parse_marker,
@@ -16,7 +16,7 @@ use super::header::{
 use crate::error::ImageError;
 use crate::raw::data_ranges;
 use crate::source::{DiskSource, Extent, normalize};
-use crate::{Format, VmdkKind};
+use crate::{Format, OpenOptions, VmdkKind};
 
 const NAME: &str = "VMDK";
 
@@ -399,8 +399,19 @@ impl VmdkSource {
         })
     }
 
-    /// Opens a text descriptor and the extent files it names (relative to its directory).
+    /// Opens a text descriptor and the extent files it names, which must lie in its
+    /// directory.
     pub fn open_descriptor(text: &str, path: &Path) -> Result<Self, ImageError> {
+        Self::open_descriptor_with(text, path, &OpenOptions::default())
+    }
+
+    /// Opens a text descriptor and the extent files it names (relative to its directory;
+    /// outside it only if `options` allow).
+    pub fn open_descriptor_with(
+        text: &str,
+        path: &Path,
+        options: &OpenOptions,
+    ) -> Result<Self, ImageError> {
         let desc = descriptor::parse(text).map_err(|e| bad(path, format!("descriptor {e}")))?;
         check_no_parent(&desc, path)?;
         let create_type = desc.create_type.clone().unwrap_or_default();
@@ -441,6 +452,9 @@ impl VmdkSource {
                     )
                 })?;
                 let file_path = dir.join(name);
+                if !options.allow_extents_outside {
+                    check_inside(path, dir, &file_path, e)?;
+                }
                 let open = || {
                     File::open(&file_path)
                         .map_err(|err| ImageError::io(&file_path, "open the extent file", err))
@@ -500,6 +514,35 @@ impl VmdkSource {
             pieces,
         })
     }
+}
+
+/// Refuses an extent file that is not inside `dir` once symlinks and `..` are resolved.
+fn check_inside(
+    path: &Path,
+    dir: &Path,
+    file_path: &Path,
+    extent: &ExtentLine,
+) -> Result<(), ImageError> {
+    let canonical = |p: &Path| {
+        p.canonicalize()
+            .map_err(|e| ImageError::io(p, "open the extent file", e))
+    };
+    let dir_real = canonical(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    })?;
+    let file_real = canonical(file_path)?;
+    if file_real.starts_with(&dir_real) && file_real != dir_real {
+        return Ok(());
+    }
+    Err(ImageError::ExtentOutside {
+        path: path.to_path_buf(),
+        line: extent.line,
+        name: extent.file.clone().unwrap_or_default(),
+        resolved: file_real.display().to_string(),
+        dir: dir_real.display().to_string(),
+    })
 }
 
 fn check_no_parent(desc: &Descriptor, path: &Path) -> Result<(), ImageError> {
