@@ -31,16 +31,14 @@ pub enum ImageError {
     /// A VMDK descriptor names an extent file outside its own directory (refused unless the
     /// caller allows it: a descriptor must not make us read arbitrary files into a disk).
     #[error(
-        "{path}: the extent on line {line} names {name:?}, which is {resolved}, outside the \
-         descriptor's directory {dir}; move the extent beside the descriptor, or pass \
-         --allow-extents-outside if that file is really part of the disk"
+        "{path}: the extent on line {line} {detail}; move the extent beside the descriptor, \
+         or pass --allow-extents-outside if that file is really part of the disk"
     )]
     ExtentOutside {
         path: PathBuf,
         line: usize,
-        name: String,
-        resolved: String,
-        dir: String,
+        /// What it names, where that resolves to, and the descriptor's directory.
+        detail: String,
     },
     /// Writing the output failed (for example: the disk is full).
     #[error("cannot write the VMDK output: {0}")]

@@ -539,9 +539,12 @@ fn check_inside(
     Err(ImageError::ExtentOutside {
         path: path.to_path_buf(),
         line: extent.line,
-        name: extent.file.clone().unwrap_or_default(),
-        resolved: file_real.display().to_string(),
-        dir: dir_real.display().to_string(),
+        detail: format!(
+            "names {:?}, which is {}, outside the descriptor's directory {}",
+            extent.file.as_deref().unwrap_or_default(),
+            file_real.display(),
+            dir_real.display()
+        ),
     })
 }
 
