@@ -16,6 +16,7 @@
 //!
 //! Both an `.ova` and an `.ovf` with its files beside it can be checked.
 
+mod deep;
 mod descriptor;
 mod members;
 mod package;
@@ -77,6 +78,8 @@ pub enum Check {
     ManifestChanged,
     CertificateValidity,
     VmdkHeader,
+    /// A stream-optimized disk's grains or tables are damaged (the deep check).
+    VmdkStream,
     DiskCapacity,
     /// The OVA does not match its `NAME.ova.sha256` beside it.
     ArchiveDigest,
@@ -198,6 +201,11 @@ impl Findings {
 /// (recognised by content, not by name). Package problems are in the report; only a file
 /// that cannot be read at all is an `Err`.
 pub fn verify(path: &Path, progress: &Progress) -> Result<Report, VerifyError> {
+    verify_with(path, progress, true)
+}
+
+/// [`verify`]; `deep`: also inflate every grain of each stream-optimized disk (`deep.rs`).
+pub fn verify_with(path: &Path, progress: &Progress, deep: bool) -> Result<Report, VerifyError> {
     let mut findings = Findings::default();
     let package = Package::open(path, &mut findings).map_err(|source| VerifyError::Open {
         path: path.to_path_buf(),
@@ -216,7 +224,7 @@ pub fn verify(path: &Path, progress: &Progress) -> Result<Report, VerifyError> {
         ok: false,
     };
     if let Some(package) = package.usable() {
-        check_package(package, &mut report, &mut findings, progress);
+        check_package(package, &mut report, &mut findings, progress, deep);
     }
     if report.kind == PackageKind::Ova {
         report.checksum_file = check_checksum_file(path, &mut findings, progress);
@@ -232,6 +240,7 @@ fn check_package(
     report: &mut Report,
     findings: &mut Findings,
     progress: &Progress,
+    deep: bool,
 ) {
     let Some(ovf_name) = package.descriptor_name() else {
         findings.error(
@@ -329,6 +338,9 @@ fn check_package(
         .into_iter()
         .filter(|n| !special.contains(n.as_str()))
         .collect();
+    if deep {
+        self::deep::check(package, &content, findings, progress);
+    }
 
     if let Some((mf, _, manifest)) = &manifest {
         check_manifest(package, mf, manifest, &content, report, findings, progress);
