@@ -44,7 +44,8 @@
 //!
 //! Errors ([`ImageError`]) name the file, say what is wrong and what was expected:
 //! `Io` (the OS refused), `Corrupt`, `Unsupported` (a valid variant we do not read),
-//! `Write` (the output failed, e.g. disk full), `TooLarge`, `InvalidOption`.
+//! `Write` (the output failed, e.g. disk full), `TooLarge`, `InvalidOption`, `ExtentOutside`
+//! (a VMDK descriptor names a file outside its directory; see [`OpenOptions`]).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
