@@ -167,3 +167,44 @@ fn full_disk_is_a_clear_error_with_no_partial_file() {
     assert!(err.contains("No space left on device"), "{err}");
     assert!(entries.is_empty(), "left behind: {entries:?}");
 }
+
+/// A descriptor whose extent is an absolute path elsewhere: refused (naming the line and the
+/// path, no output), converted only with `--allow-extents-outside`.
+#[test]
+fn extents_outside_the_descriptor_directory_need_the_flag() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, [0x5a; 4096]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("disk.vmdk");
+    std::fs::write(
+        &input,
+        format!(
+            "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n\
+             createType=\"monolithicFlat\"\nRW 8 FLAT \"{}\" 0\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out.vmdk");
+
+    let o = ova_builder(&[input.as_os_str(), out.as_os_str()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "converted: {err}");
+    for word in [
+        "line 6",
+        secret.to_str().unwrap(),
+        "--allow-extents-outside",
+    ] {
+        assert!(err.contains(word), "{err:?} does not mention {word:?}");
+    }
+    assert_eq!(dir_entries(dir.path()), ["disk.vmdk"]);
+
+    let o = ova_builder(&[
+        input.as_os_str(),
+        out.as_os_str(),
+        os("--allow-extents-outside"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.exists());
+}

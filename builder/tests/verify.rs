@@ -224,7 +224,8 @@ fn rejects_a_flipped_byte_in_the_vmdk() {
         "haproxy-disk1.vmdk",
         "does not match the manifest",
     );
-    assert_eq!(error_checks(&report), ["manifest-digest"]);
+    // The deep check finds the damaged grain too.
+    assert_eq!(error_checks(&report), ["vmdk-stream", "manifest-digest"]);
     // The human form: non-zero exit and the precise message on stderr.
     let o = run(&["verify", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
@@ -653,5 +654,42 @@ fn rejects_a_stream_vmdk_without_footer_and_end_of_stream_marker() {
         "haproxy-disk1.vmdk",
         "end-of-stream marker",
     );
-    assert_eq!(error_checks(&report), ["vmdk-header"]);
+    // The deep check (which reads only complete streams) refuses it too.
+    assert_eq!(error_checks(&report), ["vmdk-header", "vmdk-stream"]);
+}
+
+/// One grain's deflate data damaged and the manifest recomputed (an unsigned OVA cannot tell):
+/// the deep check inflates every grain and names the one that fails.
+#[test]
+fn rejects_a_damaged_grain_even_with_a_recomputed_manifest() {
+    let f = unsigned();
+    let mut lba = 0;
+    let bad = f.edited(|m| {
+        let vmdk = member(m, ".vmdk");
+        let name = vmdk.name();
+        let data = &mut vmdk.data;
+        // The first grain marker follows the header's overhead (sectors, at byte 64).
+        let overhead = u64::from_le_bytes(data[64..72].try_into().unwrap()) as usize;
+        let at = overhead * 512;
+        lba = u64::from_le_bytes(data[at..at + 8].try_into().unwrap());
+        let size = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
+        assert!(size > 16, "no grain at sector {overhead}");
+        for b in &mut data[at + 12 + size / 2..at + 12 + size / 2 + 8] {
+            *b ^= 0x5a;
+        }
+        let data = data.clone();
+        fix_manifest(m, &name, &data);
+    });
+    let report = rejects(
+        &bad,
+        "vmdk-stream",
+        "haproxy-disk1.vmdk",
+        "does not inflate",
+    );
+    assert_eq!(error_checks(&report), ["vmdk-stream"]);
+    let (_, message) = &problems(&report, "vmdk-stream")[0];
+    assert!(message.contains(&format!("LBA {lba}")), "{message}");
+    // --no-deep skips it (the manifest matches, so nothing else is wrong).
+    let o = run(&["verify", "--no-deep", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }

@@ -28,6 +28,18 @@ pub enum ImageError {
         format: &'static str,
         detail: String,
     },
+    /// A VMDK descriptor names an extent file outside its own directory (refused unless the
+    /// caller allows it: a descriptor must not make us read arbitrary files into a disk).
+    #[error(
+        "{path}: the extent on line {line} {detail}; move the extent beside the descriptor, \
+         or pass --allow-extents-outside if that file is really part of the disk"
+    )]
+    ExtentOutside {
+        path: PathBuf,
+        line: usize,
+        /// What it names, where that resolves to, and the descriptor's directory.
+        detail: String,
+    },
     /// Writing the output failed (for example: the disk is full).
     #[error("cannot write the VMDK output: {0}")]
     Write(#[source] std::io::Error),

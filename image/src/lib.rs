@@ -7,6 +7,8 @@
 //!
 //! ```text
 //! image::open(path) -> Result<Box<dyn DiskSource>, ImageError>   // format detected from content
+//! image::open_with(path, &OpenOptions { allow_extents_outside })  // VMDK extents may leave
+//!                                                                 // the descriptor's directory
 //! image::detect(path) -> Result<Format, ImageError>               // Raw | Qcow2 | Vmdk(VmdkKind)
 //! image::read_all(&mut dyn DiskSource) -> Result<Vec<u8>, _>     // small disks (tests)
 //!
@@ -42,7 +44,8 @@
 //!
 //! Errors ([`ImageError`]) name the file, say what is wrong and what was expected:
 //! `Io` (the OS refused), `Corrupt`, `Unsupported` (a valid variant we do not read),
-//! `Write` (the output failed, e.g. disk full), `TooLarge`, `InvalidOption`.
+//! `Write` (the output failed, e.g. disk full), `TooLarge`, `InvalidOption`, `ExtentOutside`
+//! (a VMDK descriptor names a file outside its directory; see [`OpenOptions`]).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -130,8 +133,26 @@ fn probe(head: &[u8]) -> Probe {
     }
 }
 
-/// Opens a disk image, detecting its format from the content (not the file name).
+/// How [`open_with`] treats what an image refers to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Let a VMDK descriptor's extent files lie outside the descriptor's directory (absolute
+    /// paths, `..`, symlinks leading out). Off by default: a descriptor from elsewhere could
+    /// otherwise copy any readable file (e.g. /etc/shadow) into the output disk.
+    pub allow_extents_outside: bool,
+}
+
+/// Opens a disk image, detecting its format from the content (not the file name), with the
+/// default [`OpenOptions`].
 pub fn open(path: impl AsRef<Path>) -> Result<Box<dyn DiskSource>, ImageError> {
+    open_with(path, &OpenOptions::default())
+}
+
+/// Opens a disk image, detecting its format from the content (not the file name).
+pub fn open_with(
+    path: impl AsRef<Path>,
+    options: &OpenOptions,
+) -> Result<Box<dyn DiskSource>, ImageError> {
     use std::io::Read;
     let path = path.as_ref();
     let mut file = std::fs::File::open(path).map_err(|e| ImageError::io(path, "open", e))?;
@@ -162,7 +183,9 @@ pub fn open(path: impl AsRef<Path>) -> Result<Box<dyn DiskSource>, ImageError> {
             let text = String::from_utf8(text).map_err(|_| {
                 ImageError::corrupt(path, "VMDK", "the descriptor is not UTF-8 text")
             })?;
-            Box::new(vmdk::VmdkSource::open_descriptor(&text, path)?)
+            Box::new(vmdk::VmdkSource::open_descriptor_with(
+                &text, path, options,
+            )?)
         }
         Probe::Unsupported(what) => {
             return Err(ImageError::unsupported(

@@ -319,3 +319,135 @@ fn full_output_disk_is_an_error_not_a_hang() {
         assert_mentions(&err.to_string(), &["cannot write", "No space left"]);
     }
 }
+
+/// A stream-optimized VMDK's footer replaces the header's grain directory offset and table
+/// size: a footer claiming 0 entries per grain table is an error, not a division by zero.
+#[test]
+fn stream_optimized_footer_with_zero_entries_per_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("disk.raw");
+    std::fs::write(&raw, text(256 << 10, 7)).unwrap();
+    let vmdk = dir.path().join("disk.vmdk");
+    convert(&raw, &vmdk, &VmdkOptions::default());
+    // Our writer ends with: footer marker, footer, end-of-stream marker.
+    let len = std::fs::metadata(&vmdk).unwrap().len();
+    poke(&vmdk, len - 1024 + 44, &0u32.to_le_bytes());
+    assert_mentions(
+        &fails(&vmdk),
+        &["corrupt VMDK", "footer", "0 grain table entries per table"],
+    );
+}
+
+/// A qcow2 feature-name table whose length is not a multiple of 48 bytes (48n+1 made imago
+/// 0.2.6 index out of range) is refused before imago sees the file.
+#[test]
+fn qcow2_feature_name_table_of_odd_length() {
+    if !have("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let disks = make_disks(dir.path());
+    let p = qemu(dir.path(), "feat", &["-O", "qcow2"], &disks[0].1);
+    let data = std::fs::read(&p).unwrap();
+    let header_length = u32::from_be_bytes(data[100..104].try_into().unwrap()) as usize;
+    // Find the feature-name table extension (type 0x6803f857) and make its length 48n+1.
+    let mut at = header_length;
+    loop {
+        let kind = u32::from_be_bytes(data[at..at + 4].try_into().unwrap());
+        let len = u32::from_be_bytes(data[at + 4..at + 8].try_into().unwrap()) as usize;
+        assert_ne!(kind, 0, "qemu-img wrote no feature-name table");
+        if kind == 0x6803_f857 {
+            let n = len / 48;
+            assert!(n >= 1);
+            // The last entry's first byte stays a valid feature type (0 = incompatible).
+            poke(
+                &p,
+                at as u64 + 4,
+                &((48 * (n - 1) + 1) as u32).to_be_bytes(),
+            );
+            break;
+        }
+        at += 8 + len.div_ceil(8) * 8;
+    }
+    assert_mentions(
+        &fails(&p),
+        &["corrupt qcow2", "feature-name table", "multiple of 48"],
+    );
+}
+
+/// A tiny qcow2 claiming an enormous virtual size: listing its extents walks the tables in
+/// the file, not the claimed size block by block (which took months through imago).
+#[test]
+fn qcow2_claiming_a_huge_disk_is_listed_from_its_tables() {
+    if !have("qemu-img") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("small.raw");
+    let mut data = vec![0u8; 1 << 20];
+    data[..4096].copy_from_slice(&text(4096, 3));
+    std::fs::write(&raw, &data).unwrap();
+    let p = qemu(dir.path(), "huge", &["-O", "qcow2"], &raw);
+    poke(&p, 24, &(1u64 << 62).to_be_bytes()); // the header's size field
+    let mut src = match image::open(&p) {
+        Ok(src) => src,
+        // Refusing the header outright is fine too, as long as it is an error.
+        Err(e) => return assert_mentions(&e.to_string(), &["qcow2"]),
+    };
+    assert_eq!(src.virtual_size(), 1 << 62);
+    let extents = src.extents().unwrap();
+    assert_eq!(
+        extents,
+        vec![image::Extent {
+            offset: 0,
+            length: 65536
+        }]
+    );
+}
+
+/// A descriptor whose FLAT extent is `name`, 8 sectors, in `dir/disk.vmdk`.
+fn flat_descriptor(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join("disk.vmdk");
+    let text = format!(
+        "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n\
+         createType=\"monolithicFlat\"\n\n# Extent description\nRW 8 FLAT \"{name}\" 0\n"
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Extents are confined to the descriptor's directory: an absolute path, `..` or a symlink
+/// out of it is refused, naming the extent line and the path.
+#[test]
+fn descriptor_extents_outside_its_directory_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, [0x5a; 4096]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("vm");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::write(dir.path().join("next-door"), [0x5a; 4096]).unwrap();
+    std::os::unix::fs::symlink(&secret, sub.join("link")).unwrap();
+
+    let absolute = secret.to_str().unwrap();
+    for name in [absolute, "../next-door", "link"] {
+        let p = flat_descriptor(&sub, name);
+        let msg = fails(&p);
+        assert_mentions(
+            &msg,
+            &["line 8", name, "outside", "--allow-extents-outside"],
+        );
+        // Allowed explicitly, the same descriptor reads the file.
+        let options = image::OpenOptions {
+            allow_extents_outside: true,
+        };
+        let mut src = image::open_with(&p, &options).unwrap();
+        assert_eq!(image::read_all(src.as_mut()).unwrap(), vec![0x5a; 4096]);
+    }
+    // Inside the directory (also through a subdirectory) is fine by default.
+    std::fs::create_dir(sub.join("extents")).unwrap();
+    std::fs::write(sub.join("extents/flat"), [7; 4096]).unwrap();
+    let p = flat_descriptor(&sub, "extents/flat");
+    let mut src = image::open(&p).unwrap();
+    assert_eq!(image::read_all(src.as_mut()).unwrap(), vec![7; 4096]);
+}

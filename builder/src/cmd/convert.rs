@@ -42,12 +42,19 @@ pub struct Args {
     /// Print the result as one JSON object instead of a sentence.
     #[arg(long)]
     pub json: bool,
+    /// Let a VMDK descriptor's extent files lie outside its directory (absolute paths, `..`,
+    /// symlinks). Refused by default: a descriptor could otherwise copy any file into the disk.
+    #[arg(long)]
+    pub allow_extents_outside: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let adapter_type: AdapterType = args.adapter_type.parse()?;
     let start = Instant::now();
-    let mut source = image::open(&args.input)
+    let open_options = image::OpenOptions {
+        allow_extents_outside: args.allow_extents_outside,
+    };
+    let mut source = image::open_with(&args.input, &open_options)
         .with_context(|| format!("cannot read {}", args.input.display()))?;
     let format = source.format();
     let file_name = args

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::progress::Progress;
-use crate::verify::{Fingerprint, Severity, SignerPins, TrustAnchors, verify_with};
+use crate::verify::{Fingerprint, Severity, SignerPins, TrustAnchors, VerifyOptions, verify_with};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -47,6 +47,13 @@ pub struct Args {
     /// -noout -fingerprint -sha256` prints it (colons optional).
     #[arg(long, value_name = "FINGERPRINT")]
     pub signer_sha256: Option<Fingerprint>,
+    /// Inflate every grain of each stream-optimized disk and check its tables (the default;
+    /// see docs/benchmarks/vmdk.md for its cost).
+    #[arg(long, overrides_with = "no_deep")]
+    pub deep: bool,
+    /// Skip the deep check of stream-optimized disks.
+    #[arg(long, overrides_with = "deep")]
+    pub no_deep: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -54,11 +61,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(path) => Some(TrustAnchors::load(path).context("--trust")?),
         None => None,
     };
-    let pins = SignerPins {
-        trust,
-        sha256: args.signer_sha256,
+    let options = VerifyOptions {
+        pins: SignerPins {
+            trust,
+            sha256: args.signer_sha256,
+        },
+        deep: !args.no_deep,
     };
-    let report = verify_with(&args.file, &pins, &Progress::auto())?;
+    let report = verify_with(&args.file, &options, &Progress::auto())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -245,7 +245,6 @@ fn check_disks(package: &Package, envelope: &Envelope, findings: &mut Findings) 
             .is_some_and(|f| f.ends_with("#streamOptimized"));
         if stream {
             check_stream_descriptor(package, &file.href, &header, findings);
-            check_stream_grains(package, &file.href, findings);
         }
     }
 }
@@ -300,13 +299,6 @@ fn check_stream_descriptor(
         ),
     }
 }
-
-/// HOOK for the deep check of a streamOptimized disk (every marker, grain and table, by the
-/// `image` crate's sequential checker): it belongs here, after the header, embedded
-/// descriptor and stream-end checks above, reading the member through
-/// `package.read_at(href, ..)` and reporting under `Check::VmdkHeader`. Not implemented in
-/// this crate on purpose: the checker lives in `image`.
-fn check_stream_grains(_package: &Package, _href: &str, _findings: &mut Findings) {}
 
 /// A streamOptimized VMDK as VMware writes it ends with a footer marker, the footer (a copy of
 /// the header that holds the grain directory's offset) and the end-of-stream marker (an all-zero

@@ -19,6 +19,7 @@
 //!
 //! Both an `.ova` and an `.ovf` with its files beside it can be checked.
 
+mod deep;
 mod descriptor;
 mod members;
 mod package;
@@ -90,6 +91,8 @@ pub enum Check {
     /// The signing certificate is not the `--signer-sha256` one.
     SignerFingerprint,
     VmdkHeader,
+    /// A stream-optimized disk's grains or tables are damaged (the deep check).
+    VmdkStream,
     DiskCapacity,
     /// The OVA does not match its `NAME.ova.sha256` beside it.
     ArchiveDigest,
@@ -211,13 +214,31 @@ impl Findings {
 /// (recognised by content, not by name). Package problems are in the report; only a file
 /// that cannot be read at all is an `Err`.
 pub fn verify(path: &Path, progress: &Progress) -> Result<Report, VerifyError> {
-    verify_with(path, &SignerPins::default(), progress)
+    verify_with(path, &VerifyOptions::default(), progress)
 }
 
-/// [`verify`], and the signer must satisfy `pins`.
+/// How thorough [`verify_with`] is.
+#[derive(Debug)]
+pub struct VerifyOptions {
+    /// The signer must satisfy these pins.
+    pub pins: SignerPins,
+    /// Also inflate every grain of each stream-optimized disk (`deep.rs`); the default.
+    pub deep: bool,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            pins: SignerPins::default(),
+            deep: true,
+        }
+    }
+}
+
+/// [`verify`] with `options`.
 pub fn verify_with(
     path: &Path,
-    pins: &SignerPins,
+    options: &VerifyOptions,
     progress: &Progress,
 ) -> Result<Report, VerifyError> {
     let mut findings = Findings::default();
@@ -238,7 +259,7 @@ pub fn verify_with(
         ok: false,
     };
     if let Some(package) = package.usable() {
-        check_package(package, pins, &mut report, &mut findings, progress);
+        check_package(package, options, &mut report, &mut findings, progress);
     }
     if report.kind == PackageKind::Ova {
         report.checksum_file = check_checksum_file(path, &mut findings, progress);
@@ -251,7 +272,7 @@ pub fn verify_with(
 
 fn check_package(
     package: &Package,
-    pins: &SignerPins,
+    options: &VerifyOptions,
     report: &mut Report,
     findings: &mut Findings,
     progress: &Progress,
@@ -352,6 +373,9 @@ fn check_package(
         .into_iter()
         .filter(|n| !special.contains(n.as_str()))
         .collect();
+    if options.deep {
+        self::deep::check(package, &content, findings, progress);
+    }
 
     if let Some((mf, _, manifest)) = &manifest {
         check_manifest(package, mf, manifest, &content, report, findings, progress);
@@ -379,7 +403,12 @@ fn check_package(
         None => None, // the manifest problem is reported already
         Some((mf, bytes, _)) => check_signature(package, cert, mf, bytes, report, findings),
     });
-    signer::check(pins, signer.as_ref(), cert_name.as_deref(), findings);
+    signer::check(
+        &options.pins,
+        signer.as_ref(),
+        cert_name.as_deref(),
+        findings,
+    );
 }
 
 /// Checks `FILE.sha256` (sha256sum format, as `build` writes it) when it exists.

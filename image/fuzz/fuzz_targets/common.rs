@@ -1,6 +1,9 @@
 //! Shared harness: put the fuzzer's bytes in a file, open it with the given reader, walk the
 //! extents and read a bounded amount of data; convert small disks to VMDK in memory. Any
 //! panic, hang or runaway allocation is a bug; errors are fine.
+//!
+//! One entry point per target (`TARGETS`); `image/tests/fuzz_replay.rs` includes this file
+//! and feeds every committed seed and regression input to each of them.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -47,4 +50,79 @@ pub fn exercise(mut src: Box<dyn DiskSource>) {
             image::vmdk::inspect(&sink[..]).expect("our output fails inspection");
         }
     }
+}
+
+/// A fuzz target's entry point.
+pub type Target = fn(&[u8]);
+
+/// Every target's name and entry point.
+pub const TARGETS: [(&str, Target); 6] = [
+    ("raw", raw),
+    ("vmdk_sparse", vmdk_sparse),
+    ("vmdk_descriptor", vmdk_descriptor),
+    ("vmdk_inspect", vmdk_inspect),
+    ("qcow2", qcow2),
+    ("detect", detect),
+];
+
+/// The raw reader (`SEEK_DATA`/`SEEK_HOLE`, reads).
+pub fn raw(data: &[u8]) {
+    with_file("disk.raw", data, |p| {
+        if let Ok(src) = image::raw::RawSource::open(p) {
+            exercise(Box::new(src));
+        }
+    });
+}
+
+/// Hosted sparse / stream-optimized extents: the input gets a valid magic so the fuzzer
+/// spends its time past the first check.
+pub fn vmdk_sparse(data: &[u8]) {
+    let mut d = b"KDMV".to_vec();
+    d.extend_from_slice(data.get(4..).unwrap_or_default());
+    with_file("disk.vmdk", &d, |p| {
+        if let Ok(f) = std::fs::File::open(p) {
+            if let Ok(src) = image::vmdk::VmdkSource::open_sparse(f, p) {
+                exercise(Box::new(src));
+            }
+        }
+    });
+}
+
+/// Text descriptors; extents may name "disk.vmdk" (the descriptor itself) and so reach the
+/// flat and sparse extent readers too.
+pub fn vmdk_descriptor(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = image::vmdk::descriptor::parse(text);
+    with_file("disk.vmdk", data, |p| {
+        if let Ok(src) = image::vmdk::VmdkSource::open_descriptor(text, p) {
+            exercise(Box::new(src));
+        }
+    });
+}
+
+/// The sequential stream-optimized validator used by `ova-builder verify`.
+pub fn vmdk_inspect(data: &[u8]) {
+    let _ = image::vmdk::inspect(data);
+}
+
+/// The qcow2 reader (imago + our header/L1 checks); the input gets a valid magic.
+pub fn qcow2(data: &[u8]) {
+    let mut d = b"QFI\xfb".to_vec();
+    d.extend_from_slice(data.get(4..).unwrap_or_default());
+    with_file("disk.qcow2", &d, |p| {
+        if let Ok(src) = image::qcow2::Qcow2Source::open(p) {
+            exercise(Box::new(src));
+        }
+    });
+}
+
+/// Format detection and whichever reader it picks.
+pub fn detect(data: &[u8]) {
+    with_file("disk.img", data, |p| {
+        if let Ok(src) = image::open(p) {
+            exercise(src);
+        }
+    });
 }

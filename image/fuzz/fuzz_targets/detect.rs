@@ -1,10 +1,4 @@
 #![no_main]
+#[allow(dead_code)]
 mod common;
-// Format detection and whichever reader it picks.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    common::with_file("disk.img", data, |p| {
-        if let Ok(src) = image::open(p) {
-            common::exercise(src);
-        }
-    });
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::detect(data));

@@ -1,5 +1,4 @@
 #![no_main]
-// The sequential stream-optimized validator used by `ova-builder verify`.
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = image::vmdk::inspect(data);
-});
+#[allow(dead_code)]
+mod common;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::vmdk_inspect(data));

@@ -20,6 +20,8 @@ pub struct ExtentLine {
     pub file: Option<String>,
     /// Start of the data in the extent file, in sectors (FLAT/VMFS only).
     pub offset: u64,
+    /// Line number in the descriptor (from 1), for error messages.
+    pub line: usize,
 }
 
 /// A parsed descriptor. Keys other than the ones below are kept in `ddb` / ignored.
@@ -81,8 +83,9 @@ pub fn parse(text: &str) -> Result<Descriptor, String> {
             _ => None,
         };
         if let Some(access) = access {
-            d.extents
-                .push(parse_extent(line, access).map_err(|e| format!("line {}: {e}", n + 1))?);
+            d.extents.push(
+                parse_extent(line, access, n + 1).map_err(|e| format!("line {}: {e}", n + 1))?,
+            );
             continue;
         }
         let Some((k, v)) = line.split_once('=') else {
@@ -106,7 +109,7 @@ pub fn parse(text: &str) -> Result<Descriptor, String> {
     Ok(d)
 }
 
-fn parse_extent(line: &str, access: Access) -> Result<ExtentLine, String> {
+fn parse_extent(line: &str, access: Access, number: usize) -> Result<ExtentLine, String> {
     // ACCESS SECTORS TYPE ["FILE" [OFFSET]]; the file name is quoted and may contain spaces.
     let (head, file, tail) = match line.split_once('"') {
         Some((head, rest)) => {
@@ -139,6 +142,7 @@ fn parse_extent(line: &str, access: Access) -> Result<ExtentLine, String> {
         kind,
         file,
         offset,
+        line: number,
     })
 }
 

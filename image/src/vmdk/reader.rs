@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use libdeflater::Decompressor;
 
-use super::descriptor::{self, Access, Descriptor};
+use super::descriptor::{self, Access, Descriptor, ExtentLine};
 use super::header::{
     FLAG_COMPRESSED, FLAG_MARKERS, FLAG_ZEROED_GTE, GD_AT_END, MARKER_FOOTER, Marker, SECTOR,
     SparseHeader, parse_marker,
@@ -16,7 +16,7 @@ use super::header::{
 use crate::error::ImageError;
 use crate::raw::data_ranges;
 use crate::source::{DiskSource, Extent, normalize};
-use crate::{Format, VmdkKind};
+use crate::{Format, OpenOptions, VmdkKind};
 
 const NAME: &str = "VMDK";
 
@@ -102,13 +102,7 @@ impl SparseExtent {
         let mut b = [0u8; 512];
         read_exact(&file, path, &mut b, 0, "header")?;
         let mut header = SparseHeader::parse(&b).map_err(|e| bad(path, e))?;
-        header.check_readable().map_err(|(unsup, d)| {
-            if unsup {
-                unsupported(path, d)
-            } else {
-                bad(path, d)
-            }
-        })?;
+        check_readable(&header, path, "")?;
         if header.gd_offset == GD_AT_END {
             // Stream-optimized: the footer near the end holds the real grain directory offset.
             let footer = find_footer(&file, path, len)?;
@@ -120,6 +114,8 @@ impl SparseExtent {
             }
             header.gd_offset = footer.gd_offset;
             header.num_gtes_per_gt = footer.num_gtes_per_gt;
+            // The footer's values replace the header's: check them the same way.
+            check_readable(&header, path, "footer: ")?;
         }
         let grain_bytes = header.grain_size * SECTOR;
         let capacity_bytes = header.capacity * SECTOR;
@@ -326,6 +322,17 @@ impl SparseExtent {
     }
 }
 
+/// The header checks every reader depends on, as an unsupported or corrupt error.
+fn check_readable(header: &SparseHeader, path: &Path, prefix: &str) -> Result<(), ImageError> {
+    header.check_readable().map_err(|(unsup, d)| {
+        if unsup {
+            unsupported(path, format!("{prefix}{d}"))
+        } else {
+            bad(path, format!("{prefix}{d}"))
+        }
+    })
+}
+
 /// Finds the stream-optimized footer: VMware ends the file with footer marker, footer and
 /// end-of-stream marker; older qemu-img versions leave out the end-of-stream marker.
 fn find_footer(file: &File, path: &Path, len: u64) -> Result<SparseHeader, ImageError> {
@@ -392,8 +399,19 @@ impl VmdkSource {
         })
     }
 
-    /// Opens a text descriptor and the extent files it names (relative to its directory).
+    /// Opens a text descriptor and the extent files it names, which must lie in its
+    /// directory.
     pub fn open_descriptor(text: &str, path: &Path) -> Result<Self, ImageError> {
+        Self::open_descriptor_with(text, path, &OpenOptions::default())
+    }
+
+    /// Opens a text descriptor and the extent files it names (relative to its directory;
+    /// outside it only if `options` allow).
+    pub fn open_descriptor_with(
+        text: &str,
+        path: &Path,
+        options: &OpenOptions,
+    ) -> Result<Self, ImageError> {
         let desc = descriptor::parse(text).map_err(|e| bad(path, format!("descriptor {e}")))?;
         check_no_parent(&desc, path)?;
         let create_type = desc.create_type.clone().unwrap_or_default();
@@ -434,6 +452,9 @@ impl VmdkSource {
                     )
                 })?;
                 let file_path = dir.join(name);
+                if !options.allow_extents_outside {
+                    check_inside(path, dir, &file_path, e)?;
+                }
                 let open = || {
                     File::open(&file_path)
                         .map_err(|err| ImageError::io(&file_path, "open the extent file", err))
@@ -493,6 +514,38 @@ impl VmdkSource {
             pieces,
         })
     }
+}
+
+/// Refuses an extent file that is not inside `dir` once symlinks and `..` are resolved.
+fn check_inside(
+    path: &Path,
+    dir: &Path,
+    file_path: &Path,
+    extent: &ExtentLine,
+) -> Result<(), ImageError> {
+    let canonical = |p: &Path| {
+        p.canonicalize()
+            .map_err(|e| ImageError::io(p, "open the extent file", e))
+    };
+    let dir_real = canonical(if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    })?;
+    let file_real = canonical(file_path)?;
+    if file_real.starts_with(&dir_real) && file_real != dir_real {
+        return Ok(());
+    }
+    Err(ImageError::ExtentOutside {
+        path: path.to_path_buf(),
+        line: extent.line,
+        detail: format!(
+            "names {:?}, which is {}, outside the descriptor's directory {}",
+            extent.file.as_deref().unwrap_or_default(),
+            file_real.display(),
+            dir_real.display()
+        ),
+    })
 }
 
 fn check_no_parent(desc: &Descriptor, path: &Path) -> Result<(), ImageError> {
