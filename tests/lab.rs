@@ -139,6 +139,7 @@ fn ip(args: &[&str]) -> String {
 impl Lab {
     /// Builds the whole lab: switch, router, backends (serving), clients.
     pub fn new(dir: &Path) -> Lab {
+        remove_stale_namespaces();
         let mut lab = Lab {
             prefix: format!("lab{}", std::process::id()),
             namespaces: Vec::new(),
@@ -390,6 +391,24 @@ impl Lab {
         PortCount {
             requests: self.counter(&format!("req_{}", seg.name())),
             replies: self.counter(&format!("rep_{}", seg.name())),
+        }
+    }
+}
+
+/// Deletes the namespaces of earlier lab runs whose process is gone (a SIGKILLed test cannot
+/// run its Drop): `lab<PID>-<role>` with no `/proc/<PID>`.
+fn remove_stale_namespaces() {
+    let list = run_ok(Command::new("ip").args(["netns", "list"]));
+    for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
+        let Some(pid) = name
+            .strip_prefix("lab")
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
         }
     }
 }

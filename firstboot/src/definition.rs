@@ -73,6 +73,14 @@ impl Definition {
         self.property(key).is_some_and(|p| p.secret)
     }
 
+    /// The keys of every secret property, in definition order.
+    pub fn secret_keys(&self) -> impl Iterator<Item = &str> {
+        self.properties
+            .iter()
+            .filter(|p| p.secret)
+            .map(|p| p.key.as_str())
+    }
+
     pub fn default(&self, key: &str) -> Option<&str> {
         self.property(key).and_then(|p| p.default.as_deref())
     }
@@ -184,12 +192,7 @@ mod tests {
     #[test]
     fn secrets_are_the_passwords_and_the_key_material() {
         let def = parse(DEFINITION_TOML).unwrap();
-        let secrets: Vec<&str> = def
-            .properties
-            .iter()
-            .filter(|p| p.secret)
-            .map(|p| p.key.as_str())
-            .collect();
+        let secrets: Vec<&str> = def.secret_keys().collect();
         assert_eq!(
             secrets,
             [

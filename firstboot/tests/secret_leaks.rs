@@ -268,12 +268,7 @@ fn outputs(dir: &Path, document: &str) -> Vec<(&'static str, String)> {
 #[test]
 fn no_channel_shows_any_part_of_a_secret_value() {
     let def = firstboot::definition::appliance();
-    let secrets: Vec<&str> = def
-        .properties
-        .iter()
-        .filter(|p| p.secret)
-        .map(|p| p.key.as_str())
-        .collect();
+    let secrets: Vec<&str> = def.secret_keys().collect();
     assert!(secrets.len() >= 3, "{secrets:?}");
     let ca = ec_ca("Leak Test CA");
     let other = ec_ca("Another CA");
