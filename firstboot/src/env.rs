@@ -8,6 +8,7 @@
 //! property by its fully-qualified `[class.]key[.instance]` name, compared as an exact,
 //! case-sensitive string.
 
+use ovf::text::{Position, line_column};
 use quick_xml::NsReader;
 use quick_xml::escape::EscapeError;
 use quick_xml::events::{BytesStart, Event};
@@ -192,7 +193,9 @@ pub fn parse(bytes: &[u8]) -> Result<Environment, EnvError> {
     // Tolerate a UTF-8 byte-order mark (written by some Windows tools).
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let (line, column) = line_column(bytes, e.valid_up_to());
+        // The lossy copy keeps the valid prefix byte for byte, so the offset still fits.
+        let Position { line, column } =
+            line_column(&String::from_utf8_lossy(bytes), e.valid_up_to());
         EnvError::Malformed {
             line,
             column,
@@ -250,7 +253,7 @@ impl<'a> Parser<'a> {
         let pos = usize::try_from(pos)
             .unwrap_or(usize::MAX)
             .min(self.text.len());
-        let (line, column) = line_column(self.text.as_bytes(), pos);
+        let Position { line, column } = line_column(self.text, pos);
         EnvError::Malformed {
             line,
             column,
@@ -616,19 +619,4 @@ fn owned_ns(ns: &ResolveResult<'_>) -> Option<String> {
         ResolveResult::Unbound => None,
         ResolveResult::Unknown(_) => Some(UNKNOWN_NS.into()),
     }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-fn line_column(bytes: &[u8], pos: usize) -> (usize, usize) {
-    let before = &bytes[..pos.min(bytes.len())];
-    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    let column = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
-    (line, column)
 }

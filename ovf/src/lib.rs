@@ -23,6 +23,8 @@
 //! - Writer: [`write()`]`(&Envelope) -> String` (pretty, stable, every text escaped).
 //! - Reader: [`read()`]`(&str) -> Result<Envelope, ReadError>` (namespaces by URI; unknown
 //!   sections recorded and skipped; errors with line:column).
+//! - [`text::line_column`]`(text, byte_offset)` → [`text::Position`] (1-based line, column in
+//!   characters): the one offset → line:column rule of every error message here and in firstboot.
 //! - [`qualifiers`]: property types and `MinLen(6) MaxLen(128)`-style qualifiers, usable to
 //!   validate values.
 
@@ -30,6 +32,7 @@ pub mod definition;
 pub mod model;
 pub mod qualifiers;
 mod reader;
+pub mod text;
 mod writer;
 
 pub use definition::{

@@ -14,6 +14,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 
 use crate::model::*;
+use crate::text::{Position, line_column};
 
 /// Why a descriptor could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,20 +79,8 @@ impl Element {
     }
 }
 
-fn location(xml: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(xml.len());
-    let mut cut = offset;
-    while !xml.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let before = &xml[..cut];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    (line, before[line_start..].chars().count() + 1)
-}
-
 fn error_at(xml: &str, offset: usize, message: impl Into<String>) -> ReadError {
-    let (line, column) = location(xml, offset);
+    let Position { line, column } = line_column(xml, offset);
     ReadError {
         line,
         column,
@@ -338,7 +327,7 @@ impl Mapper<'_> {
             local_name: e.local.clone(),
             required: self.bool_attr(e, NS_OVF, "required")?,
             info: e.child_text(NS_OVF, "Info"),
-            line: location(self.xml, e.offset).0,
+            line: line_column(self.xml, e.offset).line,
         })
     }
 

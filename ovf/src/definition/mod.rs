@@ -49,6 +49,7 @@ use std::sync::Arc;
 use toml::Spanned;
 
 use crate::qualifiers::{PropertyType, Qualifier, parse_qualifiers};
+use crate::text::{Position, line_column};
 pub use descriptor::{BuildFacts, DiskFacts};
 
 /// A place in a definition file: `origin:line:column` (1-based; column counts characters).
@@ -560,11 +561,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn at_offset(&self, offset: usize) -> Location {
-        let offset = offset.min(self.text.len());
-        let before = self.text.get(..offset).unwrap_or(self.text);
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let column = before[line_start..].chars().count() + 1;
+        let Position { line, column } = line_column(self.text, offset);
         Location {
             origin: self.origin.clone(),
             line,
