@@ -301,6 +301,32 @@ fn unknown_disk_controller() {
 }
 
 #[test]
+fn unknown_firmware() {
+    let text = BASE.replace("firmware = \"bios\"", "firmware = \"uefi\"");
+    assert_eq!(
+        Definition::parse(&text, "demo.toml")
+            .unwrap_err()
+            .to_string(),
+        "demo.toml:17:12: unknown firmware `uefi`; expected `bios` or `efi`"
+    );
+}
+
+#[test]
+fn unknown_fill() {
+    assert_eq!(
+        error(&property(
+            "key = \"v\"\ntype = \"string\"\nfill = \"commit\"\nuser_configurable = false\n\
+             label = \"V\"\ndescription = \"d\"\n"
+        )),
+        format!(
+            "demo.toml:{}:8: property `app.v` has unknown fill `commit`; expected one of: \
+             version, build_date, base_image",
+            NEXT + 3
+        )
+    );
+}
+
+#[test]
 fn fill_on_a_user_configurable_property() {
     assert_eq!(
         error(&property(
