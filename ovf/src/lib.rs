@@ -30,6 +30,7 @@
 
 pub mod definition;
 pub mod model;
+pub mod names;
 pub mod qualifiers;
 mod reader;
 pub mod text;
