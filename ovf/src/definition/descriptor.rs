@@ -1,6 +1,6 @@
 //! Definition → OVF envelope.
 
-use super::{Definition, Fill, PropertyDef};
+use super::{Category, Definition, DiskController, Fill, Hardware, Nic, PropertyDef};
 use crate::model::{
     AnnotationSection, Configuration, DeploymentOptionSection, Disk, DiskSection, Envelope,
     EulaSection, File, Item, Network, NetworkSection, OperatingSystemSection, ProductItem,
@@ -53,33 +53,35 @@ impl Definition {
             .version
             .clone()
             .unwrap_or_else(|| self.product.version.clone());
-        let file_name = facts
-            .disk
-            .file_name
-            .clone()
-            .unwrap_or_else(|| self.default_disk_file_name());
+        Envelope {
+            lang: Some("en-US".to_string()),
+            references: vec![self.disk_file(&facts.disk)],
+            disk_section: Some(disk_section(&facts.disk)),
+            network_section: Some(self.network_section()),
+            deployment_option_section: self.deployment_option_section(),
+            unknown_sections: Vec::new(),
+            virtual_system: Some(self.virtual_system_element(facts, &version)),
+            unknown_content: None,
+            strings: Vec::new(),
+        }
+    }
 
-        let references = vec![File {
+    /// The `<File>` of the VMDK in `<References>`.
+    fn disk_file(&self, disk: &DiskFacts) -> File {
+        File {
             id: FILE_ID.to_string(),
-            href: file_name,
-            size: facts.disk.file_size,
+            href: disk
+                .file_name
+                .clone()
+                .unwrap_or_else(|| self.default_disk_file_name()),
+            size: disk.file_size,
             compression: None,
             chunk_size: None,
-        }];
-        let disk_section = DiskSection {
-            info: "Virtual disk information".to_string(),
-            required: None,
-            disks: vec![Disk {
-                disk_id: DISK_ID.to_string(),
-                file_ref: Some(FILE_ID.to_string()),
-                capacity: facts.disk.capacity.unwrap_or(0).to_string(),
-                capacity_allocation_units: Some("byte".to_string()),
-                format: Some(STREAM_OPTIMIZED_FORMAT.to_string()),
-                populated_size: facts.disk.populated_size,
-                parent_ref: None,
-            }],
-        };
-        let network_section = NetworkSection {
+        }
+    }
+
+    fn network_section(&self) -> NetworkSection {
+        NetworkSection {
             info: "The list of logical networks".to_string(),
             required: None,
             networks: self
@@ -91,83 +93,29 @@ impl Definition {
                     configuration: join(&n.configurations),
                 })
                 .collect(),
-        };
-        let deployment_option_section =
-            (!self.deployment_options.is_empty()).then(|| DeploymentOptionSection {
-                info: "Deployment configuration options".to_string(),
-                required: None,
-                configurations: self
-                    .deployment_options
-                    .iter()
-                    .map(|o| Configuration {
-                        id: o.id.clone(),
-                        default: o.default.then_some(true),
-                        label: o.label.clone(),
-                        description: o.description.clone(),
-                    })
-                    .collect(),
-            });
-
-        let mut product_sections = vec![ProductSection {
-            info: self.product.info.clone(),
-            required: None,
-            class: None,
-            instance: None,
-            product: Some(self.product.product.clone()),
-            vendor: Some(self.product.vendor.clone()),
-            version: Some(version.clone()),
-            full_version: Some(
-                self.product
-                    .full_version
-                    .clone()
-                    .unwrap_or_else(|| version.clone()),
-            ),
-            product_url: self.product.product_url.clone(),
-            vendor_url: self.product.vendor_url.clone(),
-            app_url: self.product.app_url.clone(),
-            items: Vec::new(),
-        }];
-        for category in &self.categories {
-            let mut items = vec![ProductItem::Category(category.label.clone())];
-            items.extend(
-                category
-                    .properties
-                    .iter()
-                    .map(|p| ProductItem::Property(property(p, facts, &version))),
-            );
-            product_sections.push(ProductSection {
-                info: category.info.clone(),
-                required: Some(false),
-                class: Some(category.class.clone()),
-                instance: None,
-                items,
-                ..ProductSection::default()
-            });
         }
+    }
 
-        let eula_sections = self
-            .eula
-            .iter()
-            .filter_map(|e| {
-                e.text.as_ref().map(|text| EulaSection {
-                    info: e.info.clone(),
-                    required: None,
-                    license: text.clone(),
-                })
-            })
-            .collect();
-
-        let os = &self.operating_system;
-        let operating_system_section = OperatingSystemSection {
-            info: "The operating system installed".to_string(),
+    /// `None` when the definition declares no deployment option.
+    fn deployment_option_section(&self) -> Option<DeploymentOptionSection> {
+        (!self.deployment_options.is_empty()).then(|| DeploymentOptionSection {
+            info: "Deployment configuration options".to_string(),
             required: None,
-            id: os.id,
-            version: os.version.clone(),
-            description: os.description.clone(),
-            vmw_os_type: os.vmw_os_type.clone(),
-        };
+            configurations: self
+                .deployment_options
+                .iter()
+                .map(|o| Configuration {
+                    id: o.id.clone(),
+                    default: o.default.then_some(true),
+                    label: o.label.clone(),
+                    description: o.description.clone(),
+                })
+                .collect(),
+        })
+    }
 
-        let virtual_system = VirtualSystem {
+    fn virtual_system_element(&self, facts: &BuildFacts, version: &str) -> VirtualSystem {
+        VirtualSystem {
             id: self.virtual_system.id.clone(),
             info: self.virtual_system.info.clone(),
             name: Some(self.virtual_system.name.clone()),
@@ -178,130 +126,71 @@ impl Definition {
                     annotation: a.clone(),
                 }
             }),
-            product_sections,
-            eula_sections,
-            operating_system_section: Some(operating_system_section),
+            product_sections: self.product_sections(facts, version),
+            eula_sections: self.eula_sections(),
+            operating_system_section: Some(self.operating_system_section()),
             virtual_hardware_sections: vec![self.virtual_hardware()],
             unknown_sections: Vec::new(),
-        };
+        }
+    }
 
-        Envelope {
-            lang: Some("en-US".to_string()),
-            references,
-            disk_section: Some(disk_section),
-            network_section: Some(network_section),
-            deployment_option_section,
-            unknown_sections: Vec::new(),
-            virtual_system: Some(virtual_system),
-            unknown_content: None,
-            strings: Vec::new(),
+    /// The product's own section, then one section per property category.
+    fn product_sections(&self, facts: &BuildFacts, version: &str) -> Vec<ProductSection> {
+        let mut sections = vec![ProductSection {
+            info: self.product.info.clone(),
+            required: None,
+            class: None,
+            instance: None,
+            product: Some(self.product.product.clone()),
+            vendor: Some(self.product.vendor.clone()),
+            version: Some(version.to_string()),
+            full_version: Some(
+                self.product
+                    .full_version
+                    .clone()
+                    .unwrap_or_else(|| version.to_string()),
+            ),
+            product_url: self.product.product_url.clone(),
+            vendor_url: self.product.vendor_url.clone(),
+            app_url: self.product.app_url.clone(),
+            items: Vec::new(),
+        }];
+        sections.extend(
+            self.categories
+                .iter()
+                .map(|category| category_section(category, facts, version)),
+        );
+        sections
+    }
+
+    /// The EULA, when its text was loaded.
+    fn eula_sections(&self) -> Vec<EulaSection> {
+        self.eula
+            .iter()
+            .filter_map(|e| {
+                e.text.as_ref().map(|text| EulaSection {
+                    info: e.info.clone(),
+                    required: None,
+                    license: text.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn operating_system_section(&self) -> OperatingSystemSection {
+        let os = &self.operating_system;
+        OperatingSystemSection {
+            info: "The operating system installed".to_string(),
+            required: None,
+            id: os.id,
+            version: os.version.clone(),
+            description: os.description.clone(),
+            vmw_os_type: os.vmw_os_type.clone(),
         }
     }
 
     fn virtual_hardware(&self) -> VirtualHardwareSection {
         let hw = &self.hardware;
-        let mut items = Vec::new();
-        let mut next_id = 1u32;
-        let mut new_id = || {
-            let id = next_id;
-            next_id += 1;
-            id.to_string()
-        };
-
-        items.push(Item {
-            allocation_units: Some("hertz * 10^6".to_string()),
-            description: Some("Number of Virtual CPUs".to_string()),
-            element_name: format!("{} virtual CPU(s)", hw.cpus),
-            instance_id: new_id(),
-            resource_type: Some(resource_type::PROCESSOR.to_string()),
-            virtual_quantity: Some(hw.cpus.to_string()),
-            vmw_cores_per_socket: hw.cores_per_socket.map(|c| VmwCoresPerSocket {
-                required: Some(false),
-                value: c.to_string(),
-            }),
-            ..Item::default()
-        });
-        items.push(Item {
-            allocation_units: Some("byte * 2^20".to_string()),
-            description: Some("Memory Size".to_string()),
-            element_name: format!("{}MB of memory", hw.memory_mib),
-            instance_id: new_id(),
-            resource_type: Some(resource_type::MEMORY.to_string()),
-            virtual_quantity: Some(hw.memory_mib.to_string()),
-            ..Item::default()
-        });
-        let scsi_id = new_id();
-        items.push(Item {
-            address: Some("0".to_string()),
-            description: Some("SCSI Controller".to_string()),
-            element_name: "SCSI Controller 0".to_string(),
-            instance_id: scsi_id.clone(),
-            resource_sub_type: Some(hw.disk_controller.resource_sub_type().to_string()),
-            resource_type: Some(resource_type::SCSI_CONTROLLER.to_string()),
-            ..Item::default()
-        });
-        let ide_id = hw.cdrom.then(|| {
-            let id = new_id();
-            items.push(Item {
-                address: Some("0".to_string()),
-                description: Some("IDE Controller".to_string()),
-                element_name: "IDE Controller 0".to_string(),
-                instance_id: id.clone(),
-                resource_type: Some(resource_type::IDE_CONTROLLER.to_string()),
-                ..Item::default()
-            });
-            id
-        });
-        items.push(Item {
-            address_on_parent: Some("0".to_string()),
-            element_name: "Hard Disk 1".to_string(),
-            host_resources: vec![format!("ovf:/disk/{DISK_ID}")],
-            instance_id: new_id(),
-            parent: Some(scsi_id),
-            resource_type: Some(resource_type::DISK_DRIVE.to_string()),
-            ..Item::default()
-        });
-        if let Some(ide_id) = ide_id {
-            items.push(Item {
-                required: Some(false),
-                address_on_parent: Some("0".to_string()),
-                automatic_allocation: Some("false".to_string()),
-                description: Some("CD-ROM drive".to_string()),
-                element_name: "CD-ROM 1".to_string(),
-                instance_id: new_id(),
-                parent: Some(ide_id),
-                resource_sub_type: Some("vmware.cdrom.remotepassthrough".to_string()),
-                resource_type: Some(resource_type::CD_DRIVE.to_string()),
-                ..Item::default()
-            });
-        }
-        for nic in &self.nics {
-            let mut vmw_config = Vec::new();
-            if let Some(slot) = nic.pci_slot {
-                vmw_config.push(VmwConfig {
-                    required: Some(false),
-                    key: "slotInfo.pciSlotNumber".to_string(),
-                    value: slot.to_string(),
-                });
-            }
-            items.push(Item {
-                configuration: join(&nic.configurations),
-                automatic_allocation: Some("true".to_string()),
-                connections: vec![nic.network.clone()],
-                description: Some(format!(
-                    "{} ethernet adapter on \"{}\"",
-                    nic.adapter.resource_sub_type(),
-                    nic.network
-                )),
-                element_name: nic.name.clone(),
-                instance_id: new_id(),
-                resource_sub_type: Some(nic.adapter.resource_sub_type().to_string()),
-                resource_type: Some(resource_type::ETHERNET_ADAPTER.to_string()),
-                vmw_config,
-                ..Item::default()
-            });
-        }
-
         VirtualHardwareSection {
             info: "Virtual hardware requirements".to_string(),
             required: None,
@@ -314,7 +203,7 @@ impl Definition {
                 virtual_system_identifier: Some(self.virtual_system.id.clone()),
                 virtual_system_type: Some(hw.virtual_system_type.clone()),
             }),
-            items,
+            items: self.hardware_items(),
             vmw_config: vec![VmwConfig {
                 required: Some(false),
                 key: "firmware".to_string(),
@@ -330,6 +219,183 @@ impl Definition {
                 })
                 .collect(),
         }
+    }
+
+    /// The `<Item>`s, numbered in this order: CPU, memory, SCSI controller, IDE controller
+    /// (with a CD-ROM), disk, CD-ROM, NICs.
+    fn hardware_items(&self) -> Vec<Item> {
+        let hw = &self.hardware;
+        let mut ids = InstanceIds::default();
+        let mut items = vec![cpu_item(hw, ids.next()), memory_item(hw, ids.next())];
+        let scsi_id = ids.next();
+        items.push(scsi_controller_item(hw.disk_controller, scsi_id.clone()));
+        let ide_id = hw.cdrom.then(|| {
+            let id = ids.next();
+            items.push(ide_controller_item(id.clone()));
+            id
+        });
+        items.push(disk_item(ids.next(), scsi_id));
+        if let Some(ide_id) = ide_id {
+            items.push(cdrom_item(ids.next(), ide_id));
+        }
+        for nic in &self.nics {
+            items.push(nic_item(nic, ids.next()));
+        }
+        items
+    }
+}
+
+/// `rasd:InstanceID`s of the hardware items: 1, 2, 3, ...
+#[derive(Default)]
+struct InstanceIds {
+    last: u32,
+}
+
+impl InstanceIds {
+    fn next(&mut self) -> String {
+        self.last += 1;
+        self.last.to_string()
+    }
+}
+
+fn cpu_item(hw: &Hardware, instance_id: String) -> Item {
+    Item {
+        allocation_units: Some("hertz * 10^6".to_string()),
+        description: Some("Number of Virtual CPUs".to_string()),
+        element_name: format!("{} virtual CPU(s)", hw.cpus),
+        instance_id,
+        resource_type: Some(resource_type::PROCESSOR.to_string()),
+        virtual_quantity: Some(hw.cpus.to_string()),
+        vmw_cores_per_socket: hw.cores_per_socket.map(|c| VmwCoresPerSocket {
+            required: Some(false),
+            value: c.to_string(),
+        }),
+        ..Item::default()
+    }
+}
+
+fn memory_item(hw: &Hardware, instance_id: String) -> Item {
+    Item {
+        allocation_units: Some("byte * 2^20".to_string()),
+        description: Some("Memory Size".to_string()),
+        element_name: format!("{}MB of memory", hw.memory_mib),
+        instance_id,
+        resource_type: Some(resource_type::MEMORY.to_string()),
+        virtual_quantity: Some(hw.memory_mib.to_string()),
+        ..Item::default()
+    }
+}
+
+fn scsi_controller_item(controller: DiskController, instance_id: String) -> Item {
+    Item {
+        address: Some("0".to_string()),
+        description: Some("SCSI Controller".to_string()),
+        element_name: "SCSI Controller 0".to_string(),
+        instance_id,
+        resource_sub_type: Some(controller.resource_sub_type().to_string()),
+        resource_type: Some(resource_type::SCSI_CONTROLLER.to_string()),
+        ..Item::default()
+    }
+}
+
+fn ide_controller_item(instance_id: String) -> Item {
+    Item {
+        address: Some("0".to_string()),
+        description: Some("IDE Controller".to_string()),
+        element_name: "IDE Controller 0".to_string(),
+        instance_id,
+        resource_type: Some(resource_type::IDE_CONTROLLER.to_string()),
+        ..Item::default()
+    }
+}
+
+fn disk_item(instance_id: String, controller_id: String) -> Item {
+    Item {
+        address_on_parent: Some("0".to_string()),
+        element_name: "Hard Disk 1".to_string(),
+        host_resources: vec![format!("ovf:/disk/{DISK_ID}")],
+        instance_id,
+        parent: Some(controller_id),
+        resource_type: Some(resource_type::DISK_DRIVE.to_string()),
+        ..Item::default()
+    }
+}
+
+fn cdrom_item(instance_id: String, controller_id: String) -> Item {
+    Item {
+        required: Some(false),
+        address_on_parent: Some("0".to_string()),
+        automatic_allocation: Some("false".to_string()),
+        description: Some("CD-ROM drive".to_string()),
+        element_name: "CD-ROM 1".to_string(),
+        instance_id,
+        parent: Some(controller_id),
+        resource_sub_type: Some("vmware.cdrom.remotepassthrough".to_string()),
+        resource_type: Some(resource_type::CD_DRIVE.to_string()),
+        ..Item::default()
+    }
+}
+
+fn nic_item(nic: &Nic, instance_id: String) -> Item {
+    let vmw_config = nic
+        .pci_slot
+        .map(|slot| VmwConfig {
+            required: Some(false),
+            key: "slotInfo.pciSlotNumber".to_string(),
+            value: slot.to_string(),
+        })
+        .into_iter()
+        .collect();
+    Item {
+        configuration: join(&nic.configurations),
+        automatic_allocation: Some("true".to_string()),
+        connections: vec![nic.network.clone()],
+        description: Some(format!(
+            "{} ethernet adapter on \"{}\"",
+            nic.adapter.resource_sub_type(),
+            nic.network
+        )),
+        element_name: nic.name.clone(),
+        instance_id,
+        resource_sub_type: Some(nic.adapter.resource_sub_type().to_string()),
+        resource_type: Some(resource_type::ETHERNET_ADAPTER.to_string()),
+        vmw_config,
+        ..Item::default()
+    }
+}
+
+fn disk_section(disk: &DiskFacts) -> DiskSection {
+    DiskSection {
+        info: "Virtual disk information".to_string(),
+        required: None,
+        disks: vec![Disk {
+            disk_id: DISK_ID.to_string(),
+            file_ref: Some(FILE_ID.to_string()),
+            capacity: disk.capacity.unwrap_or(0).to_string(),
+            capacity_allocation_units: Some("byte".to_string()),
+            format: Some(STREAM_OPTIMIZED_FORMAT.to_string()),
+            populated_size: disk.populated_size,
+            parent_ref: None,
+        }],
+    }
+}
+
+/// One property category: a ProductSection with a class, its `<Category>` and properties.
+fn category_section(category: &Category, facts: &BuildFacts, version: &str) -> ProductSection {
+    let mut items = vec![ProductItem::Category(category.label.clone())];
+    items.extend(
+        category
+            .properties
+            .iter()
+            .map(|p| ProductItem::Property(property(p, facts, version))),
+    );
+    ProductSection {
+        info: category.info.clone(),
+        required: Some(false),
+        class: Some(category.class.clone()),
+        instance: None,
+        items,
+        ..ProductSection::default()
     }
 }
 
