@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 use quick_xml::NsReader;
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::{BytesRef, BytesStart, Event};
 use quick_xml::name::ResolveResult;
 
 use crate::model::*;
@@ -162,28 +162,8 @@ fn parse_tree(xml: &str) -> Result<Element, ReadError> {
                 }
             }
             Event::GeneralRef(reference) => {
-                let resolved = if reference.is_char_ref() {
-                    match reference.resolve_char_ref() {
-                        Ok(Some(c)) => c.to_string(),
-                        Ok(None) | Err(_) => {
-                            return Err(error_at(xml, offset, "bad character reference"));
-                        }
-                    }
-                } else {
-                    let name = reference
-                        .decode()
-                        .map_err(|e| error_at(xml, offset, format!("bad reference: {e}")))?;
-                    match quick_xml::escape::resolve_predefined_entity(&name) {
-                        Some(s) => s.to_string(),
-                        None => {
-                            return Err(error_at(
-                                xml,
-                                offset,
-                                format!("unknown entity `&{name};`"),
-                            ));
-                        }
-                    }
-                };
+                let resolved =
+                    reference_text(&reference).map_err(|message| error_at(xml, offset, message))?;
                 if let Some(top) = stack.last_mut() {
                     top.text.push_str(&resolved);
                 }
@@ -204,6 +184,22 @@ fn parse_tree(xml: &str) -> Result<Element, ReadError> {
         ));
     }
     root.ok_or_else(|| error_at(xml, xml.len(), "no root element"))
+}
+
+/// The text a character reference or one of XML's predefined entities stands for.
+fn reference_text(reference: &BytesRef<'_>) -> Result<String, String> {
+    if reference.is_char_ref() {
+        return match reference.resolve_char_ref() {
+            Ok(Some(c)) => Ok(c.to_string()),
+            Ok(None) | Err(_) => Err("bad character reference".to_string()),
+        };
+    }
+    let name = reference
+        .decode()
+        .map_err(|e| format!("bad reference: {e}"))?;
+    quick_xml::escape::resolve_predefined_entity(&name)
+        .map(str::to_string)
+        .ok_or_else(|| format!("unknown entity `&{name};`"))
 }
 
 /// Namespace URI of a resolved name; `Err(prefix)` for an undeclared prefix.
