@@ -1,7 +1,8 @@
 //! The one name ↔ enum pattern of the crate: every enum with a textual name gets `as_str()`,
 //! `Display` (the same text), `NAMES` (every name, in declaration order) and `FromStr` with an
-//! [`UnknownName`] error that lists the expected names. [`named_enum!`] writes all of it from
-//! one table, so a name cannot be added to one direction and forgotten in the other.
+//! [`UnknownName`] error that lists the expected names. The crate-internal `named_enum!`
+//! writes all of it from one table, so a name cannot be added to one direction and forgotten
+//! in the other.
 
 use std::fmt;
 
