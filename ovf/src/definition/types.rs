@@ -332,3 +332,32 @@ impl Definition {
         self.properties().find(|p| p.class == class && p.key == key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name parses to the value whose `as_str` (and `Display`) is that name.
+    fn round_trips<T>(names: &[&str])
+    where
+        T: std::str::FromStr + std::fmt::Display,
+        T::Err: std::fmt::Debug,
+    {
+        for name in names {
+            let parsed = name.parse::<T>().map(|v| v.to_string());
+            assert_eq!(parsed.as_deref().ok(), Some(*name), "{name}");
+        }
+    }
+
+    #[test]
+    fn definition_enums_round_trip_their_names() {
+        round_trips::<Firmware>(Firmware::NAMES);
+        round_trips::<DiskController>(DiskController::NAMES);
+        round_trips::<NicAdapter>(NicAdapter::NAMES);
+        round_trips::<Fill>(Fill::NAMES);
+        assert_eq!(DiskController::LsiLogicSas.as_str(), "lsilogicsas");
+        assert_eq!("e1000e".parse(), Ok(NicAdapter::E1000e));
+        assert_eq!("build_date".parse(), Ok(Fill::BuildDate));
+        assert_eq!(Firmware::Efi.to_string(), "efi");
+    }
+}
