@@ -5,30 +5,15 @@
 //! kernel here avoids GRUB, which needs a block device to install and cannot read the ext4
 //! features e2fsprogs 1.47 enables by default.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use askama::Template;
 
-use super::tool::{self, ToolError};
+use super::error::{StageError, io};
+use super::tool;
 
 /// systemd-boot, from Debian's `systemd-boot-efi`.
 pub const SYSTEMD_BOOT_EFI: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
-
-#[derive(Debug, thiserror::Error)]
-pub enum BootError {
-    #[error(transparent)]
-    Tool(#[from] ToolError),
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("rendering {0}: {1}")]
-    Template(&'static str, askama::Error),
-    #[error("{0} is missing: install the Debian package `{1}` (bash scripts/install-deps)")]
-    Missing(&'static str, &'static str),
-}
 
 #[derive(Template)]
 #[template(path = "appliance/syslinux.cfg", escape = "none")]
@@ -65,9 +50,9 @@ pub struct EspSpec<'a> {
 }
 
 /// Writes the FAT image `esp` (`size_bytes` long).
-pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError> {
+pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), StageError> {
     if !Path::new(SYSTEMD_BOOT_EFI).is_file() {
-        return Err(BootError::Missing(SYSTEMD_BOOT_EFI, "systemd-boot-efi"));
+        return Err(StageError::Missing(SYSTEMD_BOOT_EFI, "systemd-boot-efi"));
     }
     let epoch = spec.source_date_epoch.to_string();
     let env = [
@@ -98,10 +83,6 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError
     // SOURCE_DATE_EPOCH and copied in one `mcopy -s -m`, which keeps the times of files and
     // directories alike (directories made with `mmd` would get the build's time).
     let tree = dir.join("esp-tree");
-    let io = |what: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| BootError::Io { what, path, source }
-    };
     if tree.exists() {
         std::fs::remove_dir_all(&tree).map_err(io("removing", &tree))?;
     }
@@ -128,7 +109,7 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError
         ),
     ];
     for (name, text) in texts {
-        let text = text.map_err(|e| BootError::Template(name, e))?;
+        let text = text.map_err(|e| StageError::Template(name, e))?;
         let path = tree.join(name);
         std::fs::write(&path, text).map_err(io("writing", &path))?;
     }

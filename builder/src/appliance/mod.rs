@@ -10,6 +10,7 @@
 
 pub mod boot;
 pub mod disk;
+pub mod error;
 pub mod ids;
 pub mod rootfs;
 pub mod tool;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use disk::Layout;
+pub use error::StageError;
 pub use ids::Ids;
 pub use rootfs::{RootfsInfo, RootfsSpec};
 
@@ -175,7 +177,7 @@ pub fn build_disk(
 
     timed(Stage::RootImage, progress, &mut stages, || {
         if info.bytes.saturating_mul(5) / 4 > layout.root_bytes {
-            return Err(disk::DiskError::Layout(format!(
+            return Err(StageError::Invalid(format!(
                 "the root filesystem holds {} MiB; a {} MiB partition is too small (use a larger disk size)",
                 info.bytes / (1024 * 1024),
                 layout.root_bytes / (1024 * 1024)
