@@ -9,6 +9,7 @@
 //! that on). Stages report progress through [`Progress`]; a failure names its [`Stage`].
 
 pub mod boot;
+pub mod definition;
 pub mod disk;
 pub mod error;
 pub mod ids;

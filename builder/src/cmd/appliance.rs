@@ -181,7 +181,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dataplaneapi = choose_dataplaneapi(&args)?;
     let link_files = list_files(&units_dir.join("network"), "link", true)?;
     // Loaded first: a bad definition fails before minutes of work.
-    let definition = super::descriptor::load_definition(args.definition.as_deref())?;
+    let definition = crate::appliance::definition::load_definition(args.definition.as_deref())?;
     let mut enable = Vec::new();
     let mut install = Vec::new();
     for unit in units {

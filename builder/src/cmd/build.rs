@@ -82,7 +82,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Some(key), Some(cert)) => Some(Signer::load(key, cert)?),
         _ => None,
     };
-    let definition = super::descriptor::load_definition(args.definition.as_deref())?;
+    let definition = crate::appliance::definition::load_definition(args.definition.as_deref())?;
     let source_date_epoch = match args.source_date_epoch {
         Some(s) => Some(s),
         None => source_date_epoch_from_env()?,
