@@ -11,18 +11,18 @@
 //! 4. the OVA and its checksum file are renamed into place together at the end. An error or
 //!    a signal before that leaves nothing behind.
 //!
-//! Reproducibility: every timestamp (tar mtimes, the build-date property) comes from
-//! `SOURCE_DATE_EPOCH` when set, otherwise from the input disk's modification time — never
-//! from the clock — and the VMDK writer derives its content IDs from the content.
+//! Reproducibility: every timestamp (tar mtimes, the build-date property) is the request's
+//! `source_date_epoch` (chosen by the rule of [`crate::source_date`]: never the clock), and
+//! the VMDK writer derives its content IDs from the content.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::Instant;
 
 use image::vmdk::{AdapterType, VmdkOptions};
 use ovf::{BuildFacts, Definition, DiskFacts};
 
-use crate::atomic::{Cancel, CancellableWriter, Cancelled, Outputs, scratch_file};
+use crate::atomic::{CancellableWriter, Cancelled, Interrupt, Outputs, scratch_file};
 use crate::manifest::{Algorithm, HashingWriter, Manifest};
 use crate::ova::{OvaWriter, WriteError, member_header};
 use crate::progress::Progress;
@@ -41,8 +41,8 @@ pub struct BuildRequest<'a> {
     pub version: Option<String>,
     /// Where the base image came from (provenance property).
     pub base_image: Option<String>,
-    /// Seconds since the epoch for every timestamp; default the disk's modification time.
-    pub source_date_epoch: Option<u64>,
+    /// Seconds since the epoch for every timestamp (see [`crate::source_date`]).
+    pub source_date_epoch: u64,
     pub manifest: Algorithm,
     pub signer: Option<&'a Signer>,
     /// Deflate level of the VMDK (default: the image crate's).
@@ -50,7 +50,7 @@ pub struct BuildRequest<'a> {
     /// Compression threads (0 = one per core).
     pub threads: usize,
     pub progress: Progress,
-    pub cancel: Cancel,
+    pub interrupt: Interrupt,
 }
 
 /// One member of the OVA.
@@ -176,10 +176,7 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
         .map_err(|_| BuildError::AdapterType(definition.vmdk_adapter_type().to_string()))?;
     let disk_name = definition.default_disk_file_name();
 
-    let epoch = match request.source_date_epoch {
-        Some(e) => e,
-        None => disk_mtime(&request.disk)?,
-    };
+    let epoch = request.source_date_epoch;
     let build_date = rfc3339(epoch);
 
     let mut source = image::open(&request.disk).map_err(|source| BuildError::Disk {
@@ -214,7 +211,7 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
     let mut writer = BufWriter::with_capacity(
         1 << 20,
         HashingWriter::new(
-            CancellableWriter::new(&scratch, request.cancel.clone()),
+            CancellableWriter::new(&scratch, request.interrupt.clone()),
             request.manifest,
         ),
     );
@@ -222,7 +219,7 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
         image::vmdk::write_stream_optimized(source.as_mut(), &mut writer, &options, &|done, _| {
             stage.set(done)
         });
-    request.cancel.check().map_err(|_| Cancelled)?;
+    request.interrupt.check().map_err(|_| Cancelled)?;
     let vmdk = vmdk.map_err(|source| BuildError::Convert {
         path: request.disk.clone(),
         source,
@@ -275,7 +272,7 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
     if let Some(cert) = &cert {
         ova.append_bytes(&cert_name, cert)?;
     }
-    request.cancel.check().map_err(|_| Cancelled)?;
+    request.interrupt.check().map_err(|_| Cancelled)?;
     let stage = request.progress.stage("packaging", vmdk_size);
     ova.append_file(&disk_name, &scratch, vmdk_size, &|done| stage.set(done))?;
     stage.finish();
@@ -291,7 +288,7 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
         .map_err(io(format!("cannot write {sum_name}")))?;
 
     // 4. Publish.
-    request.cancel.check().map_err(|_| Cancelled)?;
+    request.interrupt.check().map_err(|_| Cancelled)?;
     let paths = outputs.commit().map_err(io(format!(
         "cannot rename the outputs into {}",
         request.out_dir.display()
@@ -340,16 +337,6 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
         signed_by: request.signer.map(Signer::subject),
         duration_seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-fn disk_mtime(path: &Path) -> Result<u64, BuildError> {
-    let modified = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .map_err(io(format!("cannot read {}", path.display())))?;
-    Ok(modified
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs())
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (UTC). Hand-written (days-to-civil,

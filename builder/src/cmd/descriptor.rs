@@ -1,13 +1,14 @@
 //! `ova-builder descriptor`: appliance definition + disk facts → OVF descriptor.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use ovf::{BuildFacts, DiskFacts};
 
 use crate::appliance::definition::load_definition;
+use crate::atomic::write_atomically;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -85,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .and_then(|()| stdout.flush())
                 .context("cannot write the descriptor to standard output")?;
         }
-        Some(path) => write_atomically(path, xml.as_bytes())
+        Some(path) => write_atomically(path, |out| out.write_all(xml.as_bytes()))
             .with_context(|| format!("cannot write the descriptor to {}", path.display()))?,
     }
     Ok(ExitCode::SUCCESS)
@@ -99,27 +100,6 @@ fn check_member_name(name: &str) -> anyhow::Result<()> {
              (no directories: it names a member of the OVA)"
         );
     }
-    Ok(())
-}
-
-/// Writes a temporary file next to `path` and renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".descriptor.")
-        .suffix(".partial")
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    temp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
 
