@@ -5,7 +5,7 @@
 //! kernel here avoids GRUB, which needs a block device to install and cannot read the ext4
 //! features e2fsprogs 1.47 enables by default.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use askama::Template;
 
@@ -61,6 +61,22 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), StageErro
     ];
     let img = esp.display().to_string();
     let _ = std::fs::remove_file(esp);
+    make_fat(spec, &img, &env)?;
+    let tree = stage_tree(spec, dir, &epoch)?;
+    let mut args = vec!["-s".to_owned(), "-m".into(), "-i".into(), img.clone()];
+    for top in ["vmlinuz", "initrd.img", "syslinux.cfg", "EFI", "loader"] {
+        args.push(tree.join(top).display().to_string());
+    }
+    args.push("::/".into());
+    tool::run("mcopy", &args, &env)?;
+    let _ = std::fs::remove_dir_all(&tree);
+    // ldlinux.sys + ldlinux.c32 into the root directory and the FAT boot sector.
+    tool::run("syslinux", ["--install", &img], &env)?;
+    Ok(())
+}
+
+/// An empty FAT32 file system in the image file `img`.
+fn make_fat(spec: &EspSpec, img: &str, env: &[(&str, &str)]) -> Result<(), StageError> {
     tool::run(
         "mkfs.vfat",
         [
@@ -73,12 +89,16 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), StageErro
             "ESP",
             "-i",
             &format!("{:08X}", spec.volume_id),
-            &img,
+            img,
             &(spec.size_bytes / 1024).to_string(),
         ],
-        &env,
+        env,
     )?;
+    Ok(())
+}
 
+/// Stages the partition's content in `dir/esp-tree` and returns that directory.
+fn stage_tree(spec: &EspSpec, dir: &Path, epoch: &str) -> Result<PathBuf, StageError> {
     // The partition's content is staged as a directory tree with every time set to
     // SOURCE_DATE_EPOCH and copied in one `mcopy -s -m`, which keeps the times of files and
     // directories alike (directories made with `mmd` would get the build's time).
@@ -137,14 +157,5 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), StageErro
         ],
         &[],
     )?;
-    let mut args = vec!["-s".to_owned(), "-m".into(), "-i".into(), img.clone()];
-    for top in ["vmlinuz", "initrd.img", "syslinux.cfg", "EFI", "loader"] {
-        args.push(tree.join(top).display().to_string());
-    }
-    args.push("::/".into());
-    tool::run("mcopy", &args, &env)?;
-    let _ = std::fs::remove_dir_all(&tree);
-    // ldlinux.sys + ldlinux.c32 into the root directory and the FAT boot sector.
-    tool::run("syslinux", ["--install", &img], &env)?;
-    Ok(())
+    Ok(tree)
 }

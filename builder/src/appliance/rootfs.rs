@@ -210,6 +210,14 @@ fn remove_matching(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<(), StageE
 }
 
 fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), StageError> {
+    install_programs_and_units(spec, root)?;
+    write_system_files(spec, ids, root)?;
+    enable_units(spec, root)?;
+    remove_identity_and_noise(root)
+}
+
+/// The first-boot program, its units and NIC names, and the Data Plane API.
+fn install_programs_and_units(spec: &RootfsSpec, root: &Path) -> Result<(), StageError> {
     copy(root, &spec.firstboot, FIRSTBOOT_PATH, 0o755)?;
     for unit in &spec.units {
         let name = unit
@@ -232,7 +240,11 @@ fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), StageError
     if let Some(api) = &spec.dataplaneapi {
         copy(root, api, DATAPLANEAPI_PATH, 0o755)?;
     }
+    Ok(())
+}
 
+/// fstab, the SSH host-key unit, the kernel hook for the ESP, host name, hosts, resolv.conf.
+fn write_system_files(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), StageError> {
     let fstab = Fstab {
         root_uuid: &ids.root_fs,
         esp_uuid: &ids.esp_fstab_uuid(),
@@ -283,7 +295,11 @@ fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), StageError
     let _ = fs::remove_file(&resolv);
     std::os::unix::fs::symlink("../run/systemd/resolve/stub-resolv.conf", &resolv)
         .map_err(io("linking", &resolv))?;
+    Ok(())
+}
 
+/// Enables the image's and the appliance's units; masks the timers an appliance does not need.
+fn enable_units(spec: &RootfsSpec, root: &Path) -> Result<(), StageError> {
     let mut enable: Vec<&str> = ENABLED_UNITS.to_vec();
     enable.extend(spec.enable.iter().map(String::as_str));
     let mut args = vec!["systemctl", "enable", "--quiet"];
@@ -292,7 +308,11 @@ fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), StageError
     let mut args = vec!["systemctl", "mask", "--quiet"];
     args.extend(MASKED_UNITS);
     tool::in_root(root, &args)?;
+    Ok(())
+}
 
+/// What must differ per deployment (generated at first boot) or only costs space.
+fn remove_identity_and_noise(root: &Path) -> Result<(), StageError> {
     // Per-deployment identity: generated at first boot, never shipped.
     remove_matching(&root.join("etc/ssh"), |n| !n.starts_with("ssh_host_"))?;
     write(root, "etc/machine-id", b"", 0o444)?;
