@@ -62,7 +62,7 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), StageErro
     let img = esp.display().to_string();
     let _ = std::fs::remove_file(esp);
     make_fat(spec, &img, &env)?;
-    let tree = stage_tree(spec, dir, &epoch)?;
+    let tree = stage_tree(spec, dir)?;
     let mut args = vec!["-s".to_owned(), "-m".into(), "-i".into(), img.clone()];
     for top in ["vmlinuz", "initrd.img", "syslinux.cfg", "EFI", "loader"] {
         args.push(tree.join(top).display().to_string());
@@ -98,7 +98,7 @@ fn make_fat(spec: &EspSpec, img: &str, env: &[(&str, &str)]) -> Result<(), Stage
 }
 
 /// Stages the partition's content in `dir/esp-tree` and returns that directory.
-fn stage_tree(spec: &EspSpec, dir: &Path, epoch: &str) -> Result<PathBuf, StageError> {
+fn stage_tree(spec: &EspSpec, dir: &Path) -> Result<PathBuf, StageError> {
     // The partition's content is staged as a directory tree with every time set to
     // SOURCE_DATE_EPOCH and copied in one `mcopy -s -m`, which keeps the times of files and
     // directories alike (directories made with `mmd` would get the build's time).
@@ -141,21 +141,6 @@ fn stage_tree(spec: &EspSpec, dir: &Path, epoch: &str) -> Result<PathBuf, StageE
     for (from, to) in copies {
         std::fs::copy(from, tree.join(to)).map_err(io("copying", from))?;
     }
-    let tree_s = tree.display().to_string();
-    let at = format!("@{epoch}");
-    tool::run(
-        "find",
-        [
-            tree_s.as_str(),
-            "-exec",
-            "touch",
-            "-h",
-            "-d",
-            &at,
-            "{}",
-            "+",
-        ],
-        &[],
-    )?;
+    tool::set_mtimes(&tree, spec.source_date_epoch, false)?;
     Ok(tree)
 }

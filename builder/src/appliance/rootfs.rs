@@ -340,26 +340,7 @@ fn remove_identity_and_noise(root: &Path) -> Result<(), StageError> {
 
 /// Files created during the build get the build's time: mkfs.ext4 copies mtimes into the image.
 fn clamp_mtimes(root: &Path, epoch: u64) -> Result<(), StageError> {
-    let at = format!("@{epoch}");
-    let root_s = root.display().to_string();
-    tool::run(
-        "find",
-        [
-            root_s.as_str(),
-            "-newermt",
-            &at,
-            "-exec",
-            "touch",
-            "--no-create",
-            "-h",
-            "-d",
-            &at,
-            "{}",
-            "+",
-        ],
-        &[],
-    )?;
-    Ok(())
+    Ok(tool::set_mtimes(root, epoch, true)?)
 }
 
 fn inspect(root: &Path) -> Result<RootfsInfo, StageError> {
