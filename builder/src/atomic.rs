@@ -3,12 +3,14 @@
 //! Every output is first written to a hidden temporary file in the destination directory
 //! (same file system, so the final step is a `rename`). Dropping an [`Outputs`] without
 //! [`Outputs::commit`] — an error, a panic, or a cancellation observed through
-//! [`Cancel`] — removes the temporaries. Intermediate files that are never published (the
+//! [`Interrupt`] — removes the temporaries. A single file is written with
+//! [`write_atomically`]. Intermediate files that are never published (the
 //! VMDK before it goes into the OVA) are anonymous ([`scratch_file`]): the kernel frees them
 //! even if the process is killed.
 
+use std::ffi::OsStr;
 use std::fs::File;
-use std::io;
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,8 +39,12 @@ impl Outputs {
 
     /// A new temporary for the output `name`; returns its index and an open handle.
     pub fn create(&mut self, name: &str) -> io::Result<(usize, File)> {
+        self.create_named(OsStr::new(name))
+    }
+
+    fn create_named(&mut self, name: &OsStr) -> io::Result<(usize, File)> {
         let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
+            .prefix(&format!(".{}.", name.to_string_lossy()))
             .suffix(".partial")
             .tempfile_in(&self.dir)?;
         let file = temp.reopen()?;
@@ -65,31 +71,80 @@ impl Outputs {
     }
 }
 
+/// Writes the file `path` whole or not at all: `write` fills a temporary beside it (buffered),
+/// which is synced and renamed to `path` with mode 0644 only when `write` succeeds. On any
+/// error the temporary is removed and `path` is untouched. The directory must exist.
+pub fn write_atomically<T, E: From<io::Error>>(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<T, E>,
+) -> Result<T, E> {
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} does not name a file", path.display()),
+        )
+    })?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut outputs = Outputs {
+        dir: dir.to_path_buf(),
+        pending: Vec::new(),
+    };
+    let (_, file) = outputs.create_named(name).map_err(|e| {
+        with_context(
+            e,
+            &format!("cannot create a temporary file in {}", dir.display()),
+        )
+    })?;
+    let mut writer = BufWriter::with_capacity(1 << 20, file);
+    let value = write(&mut writer)?;
+    let file = writer
+        .into_inner()
+        .map_err(|e| with_context(e.into_error(), "cannot write the output"))?;
+    file.sync_all()
+        .map_err(|e| with_context(e, "cannot flush the output to disk"))?;
+    outputs.commit().map_err(|e| {
+        with_context(
+            e,
+            &format!("cannot rename the output into place as {}", path.display()),
+        )
+    })?;
+    Ok(value)
+}
+
+/// `error` with `what` in front of its message (its kind is kept).
+fn with_context(error: io::Error, what: &str) -> io::Error {
+    io::Error::new(error.kind(), format!("{what}: {error}"))
+}
+
 /// An anonymous scratch file in `dir` (no name; freed by the kernel when closed).
 pub fn scratch_file(dir: &Path) -> io::Result<File> {
     tempfile::tempfile_in(dir)
 }
 
-/// A cancellation flag raised by SIGINT/SIGTERM (or by a test).
+/// An interruption flag raised by SIGINT/SIGTERM (or by a test): the way a long operation
+/// learns that the user asked it to stop.
 #[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Interrupt(Arc<AtomicBool>);
 
-impl Cancel {
+impl Interrupt {
     /// A flag nobody raises but the caller.
-    pub fn new() -> Cancel {
-        Cancel::default()
+    pub fn new() -> Interrupt {
+        Interrupt::default()
     }
 
     /// A flag raised by SIGINT and SIGTERM. A second signal while the first is being handled
     /// ends the process at once (the temporaries may then be left behind, hidden and named
     /// `.NAME.*.partial`).
-    pub fn on_signals() -> io::Result<Cancel> {
+    pub fn on_signals() -> io::Result<Interrupt> {
         let flag = Arc::new(AtomicBool::new(false));
         for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
             signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&flag))?;
             signal_hook::flag::register(signal, Arc::clone(&flag))?;
         }
-        Ok(Cancel(flag))
+        Ok(Interrupt(flag))
     }
 
     pub fn raise(&self) {
@@ -110,7 +165,7 @@ impl Cancel {
     }
 }
 
-/// The error of an operation stopped by [`Cancel`].
+/// The error of an operation stopped by [`Interrupt`].
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("cancelled by a signal (Ctrl-C); nothing was written")]
 pub struct Cancelled;
@@ -119,18 +174,18 @@ pub struct Cancelled;
 /// promptly and their callers clean up through the ordinary error path.
 pub struct CancellableWriter<W> {
     pub inner: W,
-    cancel: Cancel,
+    interrupt: Interrupt,
 }
 
 impl<W> CancellableWriter<W> {
-    pub fn new(inner: W, cancel: Cancel) -> Self {
-        CancellableWriter { inner, cancel }
+    pub fn new(inner: W, interrupt: Interrupt) -> Self {
+        CancellableWriter { inner, interrupt }
     }
 }
 
 impl<W: io::Write> io::Write for CancellableWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.cancel.check()?;
+        self.interrupt.check()?;
         self.inner.write(buf)
     }
 
@@ -169,11 +224,33 @@ mod tests {
     }
 
     #[test]
+    fn write_atomically_publishes_whole_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.ovf");
+        write_atomically(&path, |w| w.write_all(b"whole")).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"whole");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644);
+        let failed: io::Result<()> = write_atomically(&path, |w| {
+            w.write_all(b"partial")?;
+            Err(io::Error::other("failed half way"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"whole",
+            "the old file stays"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
     fn cancelled_writer_fails() {
-        let cancel = Cancel::new();
-        let mut w = CancellableWriter::new(Vec::new(), cancel.clone());
+        let interrupt = Interrupt::new();
+        let mut w = CancellableWriter::new(Vec::new(), interrupt.clone());
         w.write_all(b"a").unwrap();
-        cancel.raise();
+        interrupt.raise();
         let err = w.write_all(b"b").unwrap_err();
         assert!(err.to_string().contains("cancelled"));
     }

@@ -9,5 +9,6 @@ pub mod ova;
 pub mod package;
 pub mod progress;
 pub mod sign;
+pub mod source_date;
 pub mod spec;
 pub mod verify;

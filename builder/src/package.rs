@@ -11,18 +11,20 @@
 //! 4. the OVA and its checksum file are renamed into place together at the end. An error or
 //!    a signal before that leaves nothing behind.
 //!
-//! Reproducibility: every timestamp (tar mtimes, the build-date property) comes from
-//! `SOURCE_DATE_EPOCH` when set, otherwise from the input disk's modification time — never
-//! from the clock — and the VMDK writer derives its content IDs from the content.
+//! Reproducibility: every timestamp (tar mtimes, the build-date property) is the request's
+//! `source_date_epoch` (chosen by the rule of [`crate::source_date`]: never the clock), and
+//! the VMDK writer derives its content IDs from the content.
 
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::Instant;
 
+use image::DiskSource;
 use image::vmdk::{AdapterType, VmdkOptions};
 use ovf::{BuildFacts, Definition, DiskFacts};
 
-use crate::atomic::{Cancel, CancellableWriter, Cancelled, Outputs, scratch_file};
+use crate::atomic::{CancellableWriter, Cancelled, Interrupt, Outputs, scratch_file};
 use crate::manifest::{Algorithm, HashingWriter, Manifest};
 use crate::ova::{OvaWriter, WriteError, member_header};
 use crate::progress::Progress;
@@ -41,8 +43,8 @@ pub struct BuildRequest<'a> {
     pub version: Option<String>,
     /// Where the base image came from (provenance property).
     pub base_image: Option<String>,
-    /// Seconds since the epoch for every timestamp; default the disk's modification time.
-    pub source_date_epoch: Option<u64>,
+    /// Seconds since the epoch for every timestamp (see [`crate::source_date`]).
+    pub source_date_epoch: u64,
     pub manifest: Algorithm,
     pub signer: Option<&'a Signer>,
     /// Deflate level of the VMDK (default: the image crate's).
@@ -50,7 +52,7 @@ pub struct BuildRequest<'a> {
     /// Compression threads (0 = one per core).
     pub threads: usize,
     pub progress: Progress,
-    pub cancel: Cancel,
+    pub interrupt: Interrupt,
 }
 
 /// One member of the OVA.
@@ -175,54 +177,106 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
         .parse()
         .map_err(|_| BuildError::AdapterType(definition.vmdk_adapter_type().to_string()))?;
     let disk_name = definition.default_disk_file_name();
+    let build_date = rfc3339(request.source_date_epoch);
 
-    let epoch = match request.source_date_epoch {
-        Some(e) => e,
-        None => disk_mtime(&request.disk)?,
-    };
-    let build_date = rfc3339(epoch);
+    let (mut source, input_format) = open_disk(&request.disk)?;
+    let mut outputs = Outputs::new(&request.out_dir)
+        .map_err(io(format!("cannot create {}", request.out_dir.display())))?;
+    // 1. Disk → scratch VMDK, hashed as it is written.
+    let vmdk = convert_disk(request, source.as_mut(), adapter, &disk_name, outputs.dir())?;
+    drop(source);
+    // 2. Descriptor, manifest, signature.
+    let small = small_members(request, &name, &version, &build_date, &disk_name, &vmdk)?;
+    // 3. The OVA and its checksum file.
+    let (ova_sha256, ova_bytes) =
+        write_ova(request, &mut outputs, &name, &small, &disk_name, &vmdk)?;
+    // 4. Publish.
+    request.interrupt.check().map_err(|_| Cancelled)?;
+    let paths = outputs.commit().map_err(io(format!(
+        "cannot rename the outputs into {}",
+        request.out_dir.display()
+    )))?;
+    Ok(BuildReport {
+        members: member_reports(request.manifest, small, disk_name, &vmdk),
+        name,
+        ova: paths[0].clone(),
+        ova_bytes,
+        ova_sha256,
+        sha256_file: paths[1].clone(),
+        disk: DiskReport {
+            input: request.disk.clone(),
+            input_format,
+            capacity_bytes: vmdk.capacity_bytes,
+            populated_bytes: vmdk.populated_bytes,
+            vmdk_bytes: vmdk.size,
+        },
+        version,
+        build_date,
+        mtime: request.source_date_epoch,
+        signed_by: request.signer.map(Signer::subject),
+        duration_seconds: started.elapsed().as_secs_f64(),
+    })
+}
 
-    let mut source = image::open(&request.disk).map_err(|source| BuildError::Disk {
-        path: request.disk.clone(),
+/// The input disk, opened, with the name of its format; an empty disk is refused.
+fn open_disk(path: &Path) -> Result<(Box<dyn DiskSource>, String), BuildError> {
+    let source = image::open(path).map_err(|source| BuildError::Disk {
+        path: path.to_path_buf(),
         source,
     })?;
     let input_format = source.format().to_string();
     if source.virtual_size() == 0 {
         return Err(BuildError::EmptyDisk {
-            path: request.disk.clone(),
+            path: path.to_path_buf(),
             format: input_format,
         });
     }
-    let mut outputs = Outputs::new(&request.out_dir)
-        .map_err(io(format!("cannot create {}", request.out_dir.display())))?;
+    Ok((source, input_format))
+}
 
-    // 1. Disk → scratch VMDK, hashed as it is written.
-    let scratch = scratch_file(outputs.dir()).map_err(io(format!(
+/// The disk converted into an anonymous scratch file, with its manifest digest.
+struct ScratchVmdk {
+    file: File,
+    digest: String,
+    size: u64,
+    capacity_bytes: u64,
+    populated_bytes: u64,
+}
+
+/// Converts the disk into a streamOptimized VMDK in an anonymous scratch file in `dir`,
+/// hashing it on the way.
+fn convert_disk(
+    request: &BuildRequest<'_>,
+    source: &mut dyn DiskSource,
+    adapter: AdapterType,
+    disk_name: &str,
+    dir: &Path,
+) -> Result<ScratchVmdk, BuildError> {
+    let scratch = scratch_file(dir).map_err(io(format!(
         "cannot create a scratch file in {}",
-        request.out_dir.display()
+        dir.display()
     )))?;
     let mut options = VmdkOptions {
         adapter_type: adapter,
-        file_name: disk_name.clone(),
+        file_name: disk_name.to_string(),
         threads: request.threads,
         ..VmdkOptions::default()
     };
     if let Some(level) = request.level {
         options.level = level;
     }
-    let stage = request.progress.stage("converting", source.virtual_size());
+    let bar = request.progress.stage("converting", source.virtual_size());
     let mut writer = BufWriter::with_capacity(
         1 << 20,
         HashingWriter::new(
-            CancellableWriter::new(&scratch, request.cancel.clone()),
+            CancellableWriter::new(&scratch, request.interrupt.clone()),
             request.manifest,
         ),
     );
-    let vmdk =
-        image::vmdk::write_stream_optimized(source.as_mut(), &mut writer, &options, &|done, _| {
-            stage.set(done)
-        });
-    request.cancel.check().map_err(|_| Cancelled)?;
+    let vmdk = image::vmdk::write_stream_optimized(source, &mut writer, &options, &|done, _| {
+        bar.set(done)
+    });
+    request.interrupt.check().map_err(|_| Cancelled)?;
     let vmdk = vmdk.map_err(|source| BuildError::Convert {
         path: request.disk.clone(),
         source,
@@ -231,54 +285,95 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
         .into_inner()
         .map_err(|e| e.into_error())
         .map_err(io("cannot write the VMDK"))?;
-    let (_, vmdk_digest, vmdk_size) = hashing.finish();
-    stage.finish();
-    drop(source);
+    let (_, digest, size) = hashing.finish();
+    bar.finish();
+    Ok(ScratchVmdk {
+        file: scratch,
+        digest,
+        size,
+        capacity_bytes: vmdk.capacity_bytes,
+        populated_bytes: vmdk.populated_bytes,
+    })
+}
 
-    // 2. Descriptor, manifest, signature.
+/// The members before the disk: descriptor, manifest, and the certificate when signing.
+struct SmallMembers {
+    ovf_name: String,
+    descriptor: String,
+    ovf_digest: String,
+    mf_name: String,
+    manifest: String,
+    cert_name: String,
+    cert: Option<Vec<u8>>,
+}
+
+/// Renders the descriptor with the disk's facts, then the manifest, then signs it.
+fn small_members(
+    request: &BuildRequest<'_>,
+    name: &str,
+    version: &str,
+    build_date: &str,
+    disk_name: &str,
+    vmdk: &ScratchVmdk,
+) -> Result<SmallMembers, BuildError> {
     let facts = BuildFacts {
         disk: DiskFacts {
-            file_name: Some(disk_name.clone()),
-            file_size: Some(vmdk_size),
+            file_name: Some(disk_name.to_string()),
+            file_size: Some(vmdk.size),
             capacity: Some(vmdk.capacity_bytes),
             populated_size: Some(vmdk.populated_bytes),
         },
-        version: Some(version.clone()),
-        build_date: Some(build_date.clone()),
+        version: Some(version.to_string()),
+        build_date: Some(build_date.to_string()),
         base_image: request.base_image.clone(),
     };
-    let envelope = definition.to_envelope(&facts);
-    let descriptor = ovf::write(&envelope);
+    let descriptor = ovf::write(&request.definition.to_envelope(&facts));
     let ovf_name = format!("{name}.ovf");
     let mf_name = format!("{name}.mf");
-    let cert_name = format!("{name}.cert");
     let mut manifest = Manifest::default();
     let ovf_digest = request.manifest.hex_digest(descriptor.as_bytes());
     manifest.push(request.manifest, &ovf_name, &ovf_digest);
-    manifest.push(request.manifest, &disk_name, &vmdk_digest);
-    let manifest_text = manifest.render();
+    manifest.push(request.manifest, disk_name, &vmdk.digest);
+    let manifest = manifest.render();
     let cert = match request.signer {
-        Some(signer) => {
-            Some(signer.cert_file(request.manifest, &mf_name, manifest_text.as_bytes())?)
-        }
+        Some(signer) => Some(signer.cert_file(request.manifest, &mf_name, manifest.as_bytes())?),
         None => None,
     };
+    Ok(SmallMembers {
+        ovf_name,
+        descriptor,
+        ovf_digest,
+        mf_name,
+        manifest,
+        cert_name: format!("{name}.cert"),
+        cert,
+    })
+}
 
-    // 3. The OVA.
+/// Writes `NAME.ova` (`.ovf`, `.mf`, `.cert`, then the VMDK) and `NAME.ova.sha256` as
+/// temporaries of `outputs`; returns the OVA's SHA-256 and size.
+fn write_ova(
+    request: &BuildRequest<'_>,
+    outputs: &mut Outputs,
+    name: &str,
+    small: &SmallMembers,
+    disk_name: &str,
+    vmdk: &ScratchVmdk,
+) -> Result<(String, u64), BuildError> {
     let ova_name = format!("{name}.ova");
     let (_, ova_file) = outputs
         .create(&ova_name)
         .map_err(io(format!("cannot create a temporary for {ova_name}")))?;
-    let mut ova = OvaWriter::new(ova_file, epoch);
-    ova.append_bytes(&ovf_name, descriptor.as_bytes())?;
-    ova.append_bytes(&mf_name, manifest_text.as_bytes())?;
-    if let Some(cert) = &cert {
-        ova.append_bytes(&cert_name, cert)?;
+    let mut ova = OvaWriter::new(ova_file, request.source_date_epoch);
+    ova.append_bytes(&small.ovf_name, small.descriptor.as_bytes())?;
+    ova.append_bytes(&small.mf_name, small.manifest.as_bytes())?;
+    if let Some(cert) = &small.cert {
+        ova.append_bytes(&small.cert_name, cert)?;
     }
-    request.cancel.check().map_err(|_| Cancelled)?;
-    let stage = request.progress.stage("packaging", vmdk_size);
-    ova.append_file(&disk_name, &scratch, vmdk_size, &|done| stage.set(done))?;
-    stage.finish();
+    request.interrupt.check().map_err(|_| Cancelled)?;
+    let bar = request.progress.stage("packaging", vmdk.size);
+    ova.append_file(disk_name, &vmdk.file, vmdk.size, &|done| bar.set(done))?;
+    bar.finish();
     let (_, ova_sha256, ova_bytes) = ova.finish()?;
 
     let sum_name = format!("{ova_name}.sha256");
@@ -289,67 +384,41 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
         .write_all(format!("{ova_sha256}  {ova_name}\n").as_bytes())
         .and_then(|()| sum_file.sync_all())
         .map_err(io(format!("cannot write {sum_name}")))?;
+    Ok((ova_sha256, ova_bytes))
+}
 
-    // 4. Publish.
-    request.cancel.check().map_err(|_| Cancelled)?;
-    let paths = outputs.commit().map_err(io(format!(
-        "cannot rename the outputs into {}",
-        request.out_dir.display()
-    )))?;
+/// The members as the report lists them, in archive order.
+fn member_reports(
+    algorithm: Algorithm,
+    small: SmallMembers,
+    disk_name: String,
+    vmdk: &ScratchVmdk,
+) -> Vec<MemberReport> {
     let mut members = vec![
         MemberReport {
-            name: ovf_name,
-            size: descriptor.len() as u64,
-            digest: Some(format!("{}:{ovf_digest}", request.manifest)),
+            name: small.ovf_name,
+            size: small.descriptor.len() as u64,
+            digest: Some(format!("{algorithm}:{}", small.ovf_digest)),
         },
         MemberReport {
-            name: mf_name,
-            size: manifest_text.len() as u64,
+            name: small.mf_name,
+            size: small.manifest.len() as u64,
             digest: None,
         },
     ];
-    if let Some(cert) = &cert {
+    if let Some(cert) = &small.cert {
         members.push(MemberReport {
-            name: cert_name,
+            name: small.cert_name,
             size: cert.len() as u64,
             digest: None,
         });
     }
     members.push(MemberReport {
         name: disk_name,
-        size: vmdk_size,
-        digest: Some(format!("{}:{vmdk_digest}", request.manifest)),
+        size: vmdk.size,
+        digest: Some(format!("{algorithm}:{}", vmdk.digest)),
     });
-    Ok(BuildReport {
-        name,
-        ova: paths[0].clone(),
-        ova_bytes,
-        ova_sha256,
-        sha256_file: paths[1].clone(),
-        members,
-        disk: DiskReport {
-            input: request.disk.clone(),
-            input_format,
-            capacity_bytes: vmdk.capacity_bytes,
-            populated_bytes: vmdk.populated_bytes,
-            vmdk_bytes: vmdk_size,
-        },
-        version,
-        build_date,
-        mtime: epoch,
-        signed_by: request.signer.map(Signer::subject),
-        duration_seconds: started.elapsed().as_secs_f64(),
-    })
-}
-
-fn disk_mtime(path: &Path) -> Result<u64, BuildError> {
-    let modified = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .map_err(io(format!("cannot read {}", path.display())))?;
-    Ok(modified
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs())
+    members
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch (UTC). Hand-written (days-to-civil,

@@ -1,5 +1,6 @@
-//! Progress of long stages: an indicatif bar on a terminal, nothing otherwise (not a TTY,
-//! or `CI` set).
+//! Progress of long operations, the one place that decides how it is shown: on a terminal
+//! (stderr is a TTY and `CI` is not set) an indicatif bar or spinner; otherwise byte bars
+//! are silent and steps print one line when they start and one when they end.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -25,8 +26,13 @@ impl Progress {
         Progress { visible: false }
     }
 
-    /// A byte-counting bar for one stage.
-    pub fn stage(&self, name: &str, total_bytes: u64) -> Stage {
+    /// Whether bars and spinners are drawn.
+    pub fn is_visible(&self) -> bool {
+        self.visible
+    }
+
+    /// A byte-counting bar for one stage of a copy or a conversion.
+    pub fn stage(&self, name: &str, total_bytes: u64) -> ByteBar {
         let bar = if self.visible {
             let bar =
                 ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr());
@@ -42,16 +48,31 @@ impl Progress {
         } else {
             ProgressBar::hidden()
         };
-        Stage { bar }
+        ByteBar { bar }
+    }
+
+    /// A step of unknown length named by `label`: a spinner on a terminal, else the line
+    /// `LABEL …` on stderr.
+    pub fn step(&self, label: String) -> StepStatus {
+        if self.visible {
+            let spinner = ProgressBar::new_spinner().with_message(label);
+            spinner.enable_steady_tick(Duration::from_millis(120));
+            StepStatus {
+                spinner: Some(spinner),
+            }
+        } else {
+            eprintln!("{label} …");
+            StepStatus { spinner: None }
+        }
     }
 }
 
-/// One stage's bar.
-pub struct Stage {
+/// A bar counting the bytes of one stage.
+pub struct ByteBar {
     bar: ProgressBar,
 }
 
-impl Stage {
+impl ByteBar {
     /// Sets the bytes done.
     pub fn set(&self, done: u64) {
         self.bar.set_position(done);
@@ -66,12 +87,32 @@ impl Stage {
     pub fn finish(self) {
         self.bar.finish();
     }
+
+    /// Completes the bar and removes it from the screen.
+    pub fn clear(self) {
+        self.bar.finish_and_clear();
+    }
 }
 
-impl Drop for Stage {
+impl Drop for ByteBar {
     fn drop(&mut self) {
         if !self.bar.is_finished() {
             self.bar.abandon();
+        }
+    }
+}
+
+/// A running step (see [`Progress::step`]).
+pub struct StepStatus {
+    spinner: Option<ProgressBar>,
+}
+
+impl StepStatus {
+    /// Ends the step with `line`: the spinner's last message, or a line on stderr.
+    pub fn done(self, line: String) {
+        match self.spinner {
+            Some(spinner) => spinner.finish_with_message(line),
+            None => eprintln!("{line}"),
         }
     }
 }

@@ -2,19 +2,17 @@
 //! properties — as a table for people or as the options JSON of `govc import.spec`, ready to
 //! be edited and fed to `govc import.ova -options FILE`.
 
-use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use ovf::Envelope;
 
-use crate::ova;
+use crate::ova::{self, PackageFile};
+
+/// The largest descriptor read into memory (as `verify`'s limit).
+const DESCRIPTOR_LIMIT: u64 = ova::SMALL_FILE_LIMIT;
 
 /// Why the descriptor could not be read.
-/// The largest descriptor read into memory (as `verify`'s limit).
-const DESCRIPTOR_LIMIT: u64 = 64 << 20;
-
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("cannot read {path}: {source}")]
@@ -407,51 +405,40 @@ pub fn read_descriptor(path: &Path) -> Result<(String, String), SpecError> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(err)?;
-    let len = file.metadata().map_err(err)?.len();
-    let mut head = vec![0u8; 512.min(len as usize)];
-    file.read_exact(&mut head).map_err(err)?;
-    let is_xml = head
-        .strip_prefix(b"\xef\xbb\xbf")
-        .unwrap_or(&head)
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        == Some(&b'<');
-    let (name, bytes) = if is_xml {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if len > DESCRIPTOR_LIMIT {
-            return Err(SpecError::TooLarge {
-                path: path.to_path_buf(),
-                name,
-                size: len,
-            });
+    let (name, bytes) = match ova::open_package(path).map_err(err)? {
+        PackageFile::Descriptor { len, name, .. } => {
+            if len > DESCRIPTOR_LIMIT {
+                return Err(SpecError::TooLarge {
+                    path: path.to_path_buf(),
+                    name,
+                    size: len,
+                });
+            }
+            (name, std::fs::read(path).map_err(err)?)
         }
-        (name, std::fs::read(path).map_err(err)?)
-    } else {
-        let members = ova::scan(&mut file, len).map_err(|source| SpecError::NotAPackage {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let member = members
-            .iter()
-            .find(|m| m.kind == ova::MemberKind::Regular && m.name.ends_with(".ovf"))
-            .ok_or_else(|| SpecError::NoDescriptor {
+        PackageFile::Archive { mut file, len } => {
+            let members = ova::scan(&mut file, len).map_err(|source| SpecError::NotAPackage {
                 path: path.to_path_buf(),
+                source,
             })?;
-        if member.size > DESCRIPTOR_LIMIT {
-            return Err(SpecError::TooLarge {
-                path: path.to_path_buf(),
-                name: member.name.clone(),
-                size: member.size,
-            });
+            let member = members
+                .iter()
+                .find(|m| m.kind == ova::MemberKind::Regular && m.name.ends_with(".ovf"))
+                .ok_or_else(|| SpecError::NoDescriptor {
+                    path: path.to_path_buf(),
+                })?;
+            if member.size > DESCRIPTOR_LIMIT {
+                return Err(SpecError::TooLarge {
+                    path: path.to_path_buf(),
+                    name: member.name.clone(),
+                    size: member.size,
+                });
+            }
+            let mut buf = vec![0u8; member.size as usize];
+            file.read_exact_at(&mut buf, member.data_offset)
+                .map_err(err)?;
+            (member.name.clone(), buf)
         }
-        let mut buf = vec![0u8; member.size as usize];
-        file.read_exact_at(&mut buf, member.data_offset)
-            .map_err(err)?;
-        (member.name.clone(), buf)
     };
     let text = String::from_utf8(bytes).map_err(|e| SpecError::Parse {
         path: path.to_path_buf(),

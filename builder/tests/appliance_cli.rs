@@ -71,3 +71,110 @@ fn nix_is_root() -> bool {
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
 }
+
+/// A haproxy-firstboot stand-in and a units directory with its service, for runs of
+/// `appliance` that stop before any work. Returns (firstboot, units).
+fn fake_inputs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let firstboot = dir.join("haproxy-firstboot");
+    std::fs::write(&firstboot, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&firstboot, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let units = dir.join("units");
+    std::fs::create_dir(&units).unwrap();
+    std::fs::write(units.join("haproxy-firstboot.service"), "[Unit]\n").unwrap();
+    (firstboot, units)
+}
+
+fn set_mtime(path: &std::path::Path, seconds: u64) {
+    let file = std::fs::File::options().write(true).open(path).unwrap();
+    file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+        .unwrap();
+}
+
+#[test]
+fn an_invalid_source_date_epoch_is_refused_as_build_refuses_it() {
+    if !nix_is_root() {
+        eprintln!("SKIPPED: ova-builder appliance needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (firstboot, units) = fake_inputs(dir.path());
+    let appliance = ova_builder()
+        .args(["appliance", "--no-dataplaneapi", "--firstboot"])
+        .arg(&firstboot)
+        .arg("--units")
+        .arg(&units)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .env("SOURCE_DATE_EPOCH", "yesterday")
+        .output()
+        .unwrap();
+    let build = ova_builder()
+        .args(["build", "--disk"])
+        .arg(&firstboot)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .env("SOURCE_DATE_EPOCH", "yesterday")
+        .output()
+        .unwrap();
+    let appliance_err = String::from_utf8_lossy(&appliance.stderr);
+    let build_err = String::from_utf8_lossy(&build.stderr);
+    assert_eq!(appliance.status.code(), Some(1), "{appliance_err}");
+    assert_eq!(build.status.code(), Some(1), "{build_err}");
+    for err in [&appliance_err, &build_err] {
+        assert!(err.contains("SOURCE_DATE_EPOCH=\"yesterday\""), "{err}");
+        assert!(err.contains("seconds since 1970"), "{err}");
+    }
+    assert_eq!(
+        appliance_err.lines().last(),
+        build_err.lines().last(),
+        "one parser, one message"
+    );
+    assert!(!dir.path().join("out").exists(), "nothing is written");
+}
+
+#[test]
+fn without_source_date_epoch_the_newest_input_gives_the_time_not_the_clock() {
+    if !nix_is_root() {
+        eprintln!("SKIPPED: ova-builder appliance needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (firstboot, units) = fake_inputs(dir.path());
+    let definition = dir.path().join("appliance.toml");
+    std::fs::write(
+        &definition,
+        builder::appliance::definition::HAPROXY_DEFINITION,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("eula.txt"),
+        builder::appliance::definition::HAPROXY_EULA,
+    )
+    .unwrap();
+    set_mtime(&firstboot, 1_500_000_000);
+    set_mtime(&units.join("haproxy-firstboot.service"), 1_400_000_000);
+    set_mtime(&definition, 1_600_000_000);
+    // A regular file where the output directory's parent should be: the build stops right
+    // after choosing its time, before any work.
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, "").unwrap();
+    let out = ova_builder()
+        .args(["appliance", "--no-dataplaneapi", "--firstboot"])
+        .arg(&firstboot)
+        .arg("--units")
+        .arg(&units)
+        .arg("--definition")
+        .arg(&definition)
+        .arg("--out")
+        .arg(blocker.join("out"))
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("1600000000"), "{stderr}");
+    assert!(
+        stderr.contains(&definition.display().to_string()),
+        "{stderr}"
+    );
+}

@@ -177,7 +177,7 @@ fn written_descriptor_round_trips_byte_identically() {
     let env = ovf::read(&xml).unwrap();
     assert_eq!(ovf::write(&env), xml);
     // And the model read equals the model the builder produced.
-    let def = builder::cmd::descriptor::builtin_definition().unwrap();
+    let def = builder::appliance::definition::builtin_definition().unwrap();
     let facts = ovf::BuildFacts {
         disk: ovf::DiskFacts {
             file_name: Some("haproxy-v1.2.3-disk1.vmdk".into()),
@@ -460,7 +460,7 @@ fn hardware_matches_the_cloud_kernel_and_vsphere_rules() {
         Some("vmx-13")
     );
     // The VMDK must say lsilogic for a disk on PVSCSI.
-    let def = builder::cmd::descriptor::builtin_definition().unwrap();
+    let def = builder::appliance::definition::builtin_definition().unwrap();
     assert_eq!(def.vmdk_adapter_type(), "lsilogic");
 
     // Strict DMTF validation must pass: no VMware storage sections, nothing unknown.

@@ -9,26 +9,11 @@ use std::path::{Path, PathBuf};
 
 use askama::Template;
 
-use super::tool::{self, ToolError};
+use super::error::{StageError, io};
+use super::tool;
 
 /// systemd-boot, from Debian's `systemd-boot-efi`.
 pub const SYSTEMD_BOOT_EFI: &str = "/usr/lib/systemd/boot/efi/systemd-bootx64.efi";
-
-#[derive(Debug, thiserror::Error)]
-pub enum BootError {
-    #[error(transparent)]
-    Tool(#[from] ToolError),
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("rendering {0}: {1}")]
-    Template(&'static str, askama::Error),
-    #[error("{0} is missing: install the Debian package `{1}` (bash scripts/install-deps)")]
-    Missing(&'static str, &'static str),
-}
 
 #[derive(Template)]
 #[template(path = "appliance/syslinux.cfg", escape = "none")]
@@ -65,9 +50,9 @@ pub struct EspSpec<'a> {
 }
 
 /// Writes the FAT image `esp` (`size_bytes` long).
-pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError> {
+pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), StageError> {
     if !Path::new(SYSTEMD_BOOT_EFI).is_file() {
-        return Err(BootError::Missing(SYSTEMD_BOOT_EFI, "systemd-boot-efi"));
+        return Err(StageError::Missing(SYSTEMD_BOOT_EFI, "systemd-boot-efi"));
     }
     let epoch = spec.source_date_epoch.to_string();
     let env = [
@@ -76,6 +61,22 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError
     ];
     let img = esp.display().to_string();
     let _ = std::fs::remove_file(esp);
+    make_fat(spec, &img, &env)?;
+    let tree = stage_tree(spec, dir)?;
+    let mut args = vec!["-s".to_owned(), "-m".into(), "-i".into(), img.clone()];
+    for top in ["vmlinuz", "initrd.img", "syslinux.cfg", "EFI", "loader"] {
+        args.push(tree.join(top).display().to_string());
+    }
+    args.push("::/".into());
+    tool::run("mcopy", &args, &env)?;
+    let _ = std::fs::remove_dir_all(&tree);
+    // ldlinux.sys + ldlinux.c32 into the root directory and the FAT boot sector.
+    tool::run("syslinux", ["--install", &img], &env)?;
+    Ok(())
+}
+
+/// An empty FAT32 file system in the image file `img`.
+fn make_fat(spec: &EspSpec, img: &str, env: &[(&str, &str)]) -> Result<(), StageError> {
     tool::run(
         "mkfs.vfat",
         [
@@ -88,20 +89,20 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError
             "ESP",
             "-i",
             &format!("{:08X}", spec.volume_id),
-            &img,
+            img,
             &(spec.size_bytes / 1024).to_string(),
         ],
-        &env,
+        env,
     )?;
+    Ok(())
+}
 
+/// Stages the partition's content in `dir/esp-tree` and returns that directory.
+fn stage_tree(spec: &EspSpec, dir: &Path) -> Result<PathBuf, StageError> {
     // The partition's content is staged as a directory tree with every time set to
     // SOURCE_DATE_EPOCH and copied in one `mcopy -s -m`, which keeps the times of files and
     // directories alike (directories made with `mmd` would get the build's time).
     let tree = dir.join("esp-tree");
-    let io = |what: &'static str, path: &Path| {
-        let path = path.to_owned();
-        move |source| BootError::Io { what, path, source }
-    };
     if tree.exists() {
         std::fs::remove_dir_all(&tree).map_err(io("removing", &tree))?;
     }
@@ -128,7 +129,7 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError
         ),
     ];
     for (name, text) in texts {
-        let text = text.map_err(|e| BootError::Template(name, e))?;
+        let text = text.map_err(|e| StageError::Template(name, e))?;
         let path = tree.join(name);
         std::fs::write(&path, text).map_err(io("writing", &path))?;
     }
@@ -140,30 +141,6 @@ pub fn build_esp(spec: &EspSpec, dir: &Path, esp: &Path) -> Result<(), BootError
     for (from, to) in copies {
         std::fs::copy(from, tree.join(to)).map_err(io("copying", from))?;
     }
-    let tree_s = tree.display().to_string();
-    let at = format!("@{epoch}");
-    tool::run(
-        "find",
-        [
-            tree_s.as_str(),
-            "-exec",
-            "touch",
-            "-h",
-            "-d",
-            &at,
-            "{}",
-            "+",
-        ],
-        &[],
-    )?;
-    let mut args = vec!["-s".to_owned(), "-m".into(), "-i".into(), img.clone()];
-    for top in ["vmlinuz", "initrd.img", "syslinux.cfg", "EFI", "loader"] {
-        args.push(tree.join(top).display().to_string());
-    }
-    args.push("::/".into());
-    tool::run("mcopy", &args, &env)?;
-    let _ = std::fs::remove_dir_all(&tree);
-    // ldlinux.sys + ldlinux.c32 into the root directory and the FAT boot sector.
-    tool::run("syslinux", ["--install", &img], &env)?;
-    Ok(())
+    tool::set_mtimes(&tree, spec.source_date_epoch, false)?;
+    Ok(tree)
 }

@@ -7,8 +7,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use super::error::{StageError, io};
 use super::ids::Ids;
 use super::tool::{self, ToolError};
 
@@ -23,27 +24,6 @@ const MBR_CODE: usize = 440;
 const ESP_TYPE: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 const LINUX_TYPE: &str = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
 
-#[derive(Debug, thiserror::Error)]
-pub enum DiskError {
-    #[error(transparent)]
-    Tool(#[from] ToolError),
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Layout(String),
-    #[error("{0} is missing: install the Debian package `{1}` (bash scripts/install-deps)")]
-    Missing(&'static str, &'static str),
-}
-
-fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DiskError + use<> {
-    let path = path.to_owned();
-    move |source| DiskError::Io { what, path, source }
-}
-
 /// Where the partitions go, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Layout {
@@ -56,14 +36,14 @@ pub struct Layout {
 
 impl Layout {
     /// 1 MiB-aligned partitions: the ESP first, the root filesystem up to the backup GPT.
-    pub fn new(disk_bytes: u64, esp_bytes: u64) -> Result<Self, DiskError> {
+    pub fn new(disk_bytes: u64, esp_bytes: u64) -> Result<Self, StageError> {
         let esp_offset = MIB;
         let esp_bytes = esp_bytes.div_ceil(MIB) * MIB;
         let root_offset = esp_offset + esp_bytes;
         // The backup GPT takes the last 33 sectors.
         let end = (disk_bytes.saturating_sub(33 * SECTOR) / MIB) * MIB;
         if disk_bytes % MIB != 0 || end <= root_offset + 64 * MIB {
-            return Err(DiskError::Layout(format!(
+            return Err(StageError::Invalid(format!(
                 "disk size {disk_bytes} bytes: expected a whole number of MiB with room for a \
                  {} MiB EFI system partition and a root filesystem",
                 esp_bytes / MIB
@@ -97,10 +77,10 @@ impl Layout {
 
 /// Creates the disk file `disk`: sparse, `layout.disk_bytes` long, with the GPT and the MBR boot
 /// code; the partitions are still empty.
-pub fn create(layout: &Layout, ids: &Ids, disk: &Path) -> Result<(), DiskError> {
-    let mbr = std::fs::read(GPTMBR).map_err(|_| DiskError::Missing(GPTMBR, "syslinux-common"))?;
+pub fn create(layout: &Layout, ids: &Ids, disk: &Path) -> Result<(), StageError> {
+    let mbr = std::fs::read(GPTMBR).map_err(|_| StageError::Missing(GPTMBR, "syslinux-common"))?;
     if mbr.len() < MBR_CODE {
-        return Err(DiskError::Layout(format!(
+        return Err(StageError::Invalid(format!(
             "{GPTMBR} is {} bytes, expected {MBR_CODE}",
             mbr.len()
         )));
@@ -130,7 +110,7 @@ pub fn build_root_fs(
     layout: &Layout,
     epoch: u64,
     disk: &Path,
-) -> Result<(), DiskError> {
+) -> Result<(), StageError> {
     let epoch = epoch.to_string();
     let disk_s = disk.display().to_string();
     tool::run(
@@ -178,7 +158,7 @@ pub fn build_root_fs(
 /// `mkfs.ext4 -d` copies each file's ctime, which is when the build touched it and cannot be
 /// set from user space, and its atime, which reading files moves: set both to
 /// SOURCE_DATE_EPOCH afterwards, in one `debugfs -w` batch (mtimes are clamped in the tree).
-fn clamp_ctimes(root: &Path, layout: &Layout, epoch: &str, disk: &Path) -> Result<(), DiskError> {
+fn clamp_ctimes(root: &Path, layout: &Layout, epoch: &str, disk: &Path) -> Result<(), StageError> {
     let mut script = format!("sif <2> ctime @{epoch}\nsif <2> atime @{epoch}\n");
     let mut stack = vec![root.to_owned()];
     while let Some(dir) = stack.pop() {
@@ -221,7 +201,7 @@ fn clamp_ctimes(root: &Path, layout: &Layout, epoch: &str, disk: &Path) -> Resul
         .filter(|l| !l.starts_with("debugfs ") && !l.trim().is_empty())
         .collect();
     if !problems.is_empty() {
-        return Err(DiskError::Layout(format!(
+        return Err(StageError::Invalid(format!(
             "setting ctimes with debugfs: {}",
             problems
                 .iter()
@@ -235,7 +215,7 @@ fn clamp_ctimes(root: &Path, layout: &Layout, epoch: &str, disk: &Path) -> Resul
 }
 
 /// Copies the FAT image `esp` into the EFI system partition of `disk`.
-pub fn write_esp(layout: &Layout, esp: &Path, disk: &Path) -> Result<(), DiskError> {
+pub fn write_esp(layout: &Layout, esp: &Path, disk: &Path) -> Result<(), StageError> {
     let mut out = OpenOptions::new()
         .write(true)
         .open(disk)
@@ -244,7 +224,7 @@ pub fn write_esp(layout: &Layout, esp: &Path, disk: &Path) -> Result<(), DiskErr
     out.sync_all().map_err(io("syncing", disk))
 }
 
-fn run_sfdisk(script: &str, disk: &Path) -> Result<(), DiskError> {
+fn run_sfdisk(script: &str, disk: &Path) -> Result<(), StageError> {
     use std::process::{Command, Stdio};
     let mut child = Command::new("sfdisk")
         .args([
@@ -260,11 +240,11 @@ fn run_sfdisk(script: &str, disk: &Path) -> Result<(), DiskError> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => DiskError::Tool(ToolError::NotFound {
+            std::io::ErrorKind::NotFound => StageError::Tool(ToolError::NotFound {
                 program: "sfdisk".into(),
                 package: "fdisk",
             }),
-            _ => DiskError::Tool(ToolError::Spawn {
+            _ => StageError::Tool(ToolError::Spawn {
                 program: "sfdisk".into(),
                 source,
             }),
@@ -278,7 +258,7 @@ fn run_sfdisk(script: &str, disk: &Path) -> Result<(), DiskError> {
         .wait_with_output()
         .map_err(io("running sfdisk on", disk))?;
     if !output.status.success() {
-        return Err(DiskError::Tool(ToolError::Failed {
+        return Err(StageError::Tool(ToolError::Failed {
             command: format!("sfdisk {} <<EOF\n{script}EOF", disk.display()),
             status: output.status.to_string(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -296,11 +276,11 @@ fn copy_sparse(
     room: u64,
     out: &mut File,
     disk: &Path,
-) -> Result<(), DiskError> {
+) -> Result<(), StageError> {
     let mut input = File::open(from).map_err(io("opening", from))?;
     let len = input.metadata().map_err(io("stat", from))?.len();
     if len > room {
-        return Err(DiskError::Layout(format!(
+        return Err(StageError::Invalid(format!(
             "{} is {len} bytes but its partition has {room}",
             from.display()
         )));

@@ -6,10 +6,12 @@
 //! ```
 //!
 //! The raw disk then goes through the same packaging as `ova-builder build` (the command glues
-//! that on). Stages report progress through [`Progress`]; a failure names its [`Stage`].
+//! that on). Stages report progress to a [`StageObserver`]; a failure names its [`Stage`].
 
 pub mod boot;
+pub mod definition;
 pub mod disk;
+pub mod error;
 pub mod ids;
 pub mod rootfs;
 pub mod tool;
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub use disk::Layout;
+pub use error::StageError;
 pub use ids::Ids;
 pub use rootfs::{RootfsInfo, RootfsSpec};
 
@@ -81,8 +84,8 @@ impl ApplianceError {
     }
 }
 
-/// Receives stage progress.
-pub trait Progress {
+/// Told when each stage starts and ends (the command shows it).
+pub trait StageObserver {
     fn started(&mut self, stage: Stage);
     fn finished(&mut self, stage: Stage, took: Duration);
 }
@@ -120,18 +123,18 @@ pub struct DiskReport {
 
 fn timed<T, E>(
     stage: Stage,
-    progress: &mut dyn Progress,
+    observer: &mut dyn StageObserver,
     stages: &mut Vec<StageTime>,
     f: impl FnOnce() -> Result<T, E>,
 ) -> Result<T, ApplianceError>
 where
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    progress.started(stage);
+    observer.started(stage);
     let start = Instant::now();
     let value = f().map_err(|e| ApplianceError::new(stage, e))?;
     let took = start.elapsed();
-    progress.finished(stage, took);
+    observer.finished(stage, took);
     stages.push(StageTime {
         stage,
         seconds: took.as_secs_f64(),
@@ -143,7 +146,7 @@ where
 pub fn build_disk(
     spec: &DiskSpec,
     disk: &Path,
-    progress: &mut dyn Progress,
+    observer: &mut dyn StageObserver,
 ) -> Result<DiskReport, ApplianceError> {
     let ids = Ids::for_version(&spec.version);
     let layout = Layout::new(spec.disk_bytes, spec.esp_bytes)
@@ -161,7 +164,7 @@ pub fn build_disk(
             )
         })?;
     }
-    let info = timed(Stage::Rootfs, progress, &mut stages, || {
+    let info = timed(Stage::Rootfs, observer, &mut stages, || {
         rootfs::build(&spec.rootfs, &ids, &root, reuse)
     })?;
 
@@ -169,13 +172,13 @@ pub fn build_disk(
     let tmp = disk.with_extension("raw.part");
     // A failed stage leaves no half-made disk behind.
     let mut partial = RemoveOnDrop(Some(tmp.clone()));
-    timed(Stage::Disk, progress, &mut stages, || {
+    timed(Stage::Disk, observer, &mut stages, || {
         disk::create(&layout, &ids, &tmp)
     })?;
 
-    timed(Stage::RootImage, progress, &mut stages, || {
+    timed(Stage::RootImage, observer, &mut stages, || {
         if info.bytes.saturating_mul(5) / 4 > layout.root_bytes {
-            return Err(disk::DiskError::Layout(format!(
+            return Err(StageError::Invalid(format!(
                 "the root filesystem holds {} MiB; a {} MiB partition is too small (use a larger disk size)",
                 info.bytes / (1024 * 1024),
                 layout.root_bytes / (1024 * 1024)
@@ -186,7 +189,7 @@ pub fn build_disk(
 
     let cmdline = boot::cmdline(&ids.root_fs);
     let esp_image = spec.work_dir.join("esp.fat");
-    timed(Stage::BootPartition, progress, &mut stages, || {
+    timed(Stage::BootPartition, observer, &mut stages, || {
         let (kernel, initrd) = rootfs::kernel_files(&root, &info);
         let esp = boot::EspSpec {
             kernel: &kernel,

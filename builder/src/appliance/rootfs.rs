@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 
 use askama::Template;
 
+use super::error::{StageError, io};
 use super::ids::Ids;
-use super::tool::{self, ToolError};
+use super::tool;
 
 /// Debian packages of the appliance. `linux-image-cloud-amd64` matches the virtual hardware of
 /// the definition (PVSCSI, VmxNet3, IDE CD-ROM); it has no LSI Logic, SATA or e1000 drivers.
@@ -96,27 +97,6 @@ pub struct RootfsSpec {
     pub source_date_epoch: u64,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RootfsError {
-    #[error(transparent)]
-    Tool(#[from] ToolError),
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("rendering {0}: {1}")]
-    Template(&'static str, askama::Error),
-    #[error("{0}")]
-    Input(String),
-}
-
-fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RootfsError + use<> {
-    let path = path.to_owned();
-    move |source| RootfsError::Io { what, path, source }
-}
-
 /// What stage 1 produced, for the report.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RootfsInfo {
@@ -147,7 +127,7 @@ pub fn build(
     ids: &Ids,
     root: &Path,
     reuse: bool,
-) -> Result<RootfsInfo, RootfsError> {
+) -> Result<RootfsInfo, StageError> {
     check_inputs(spec)?;
     if !reuse {
         bootstrap(spec, root)?;
@@ -157,7 +137,7 @@ pub fn build(
     inspect(root)
 }
 
-fn check_inputs(spec: &RootfsSpec) -> Result<(), RootfsError> {
+fn check_inputs(spec: &RootfsSpec) -> Result<(), StageError> {
     let mut files = vec![("the haproxy-firstboot program", &spec.firstboot)];
     files.extend(spec.units.iter().map(|u| ("a first-boot unit", u)));
     files.extend(spec.link_files.iter().map(|u| ("a NIC .link file", u)));
@@ -166,7 +146,7 @@ fn check_inputs(spec: &RootfsSpec) -> Result<(), RootfsError> {
     }
     for (what, path) in files {
         if !path.is_file() {
-            return Err(RootfsError::Input(format!(
+            return Err(StageError::Invalid(format!(
                 "{what} {} does not exist or is not a file",
                 path.display()
             )));
@@ -175,7 +155,7 @@ fn check_inputs(spec: &RootfsSpec) -> Result<(), RootfsError> {
     Ok(())
 }
 
-fn bootstrap(spec: &RootfsSpec, root: &Path) -> Result<(), RootfsError> {
+fn bootstrap(spec: &RootfsSpec, root: &Path) -> Result<(), StageError> {
     let mut packages: Vec<&str> = PACKAGES.to_vec();
     packages.extend(spec.extra_packages.iter().map(String::as_str));
     let mut args: Vec<String> = vec![
@@ -194,7 +174,7 @@ fn bootstrap(spec: &RootfsSpec, root: &Path) -> Result<(), RootfsError> {
     Ok(())
 }
 
-fn write(root: &Path, rel: &str, contents: &[u8], mode: u32) -> Result<(), RootfsError> {
+fn write(root: &Path, rel: &str, contents: &[u8], mode: u32) -> Result<(), StageError> {
     let path = root.join(rel);
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io("creating", dir))?;
@@ -203,12 +183,12 @@ fn write(root: &Path, rel: &str, contents: &[u8], mode: u32) -> Result<(), Rootf
     fs::set_permissions(&path, fs::Permissions::from_mode(mode)).map_err(io("chmod", &path))
 }
 
-fn copy(root: &Path, from: &Path, rel: &str, mode: u32) -> Result<(), RootfsError> {
+fn copy(root: &Path, from: &Path, rel: &str, mode: u32) -> Result<(), StageError> {
     let data = fs::read(from).map_err(io("reading", from))?;
     write(root, rel, &data, mode)
 }
 
-fn remove_matching(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<(), RootfsError> {
+fn remove_matching(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<(), StageError> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Ok(());
     };
@@ -229,14 +209,22 @@ fn remove_matching(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<(), Rootfs
     Ok(())
 }
 
-fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), RootfsError> {
+fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), StageError> {
+    install_programs_and_units(spec, root)?;
+    write_system_files(spec, ids, root)?;
+    enable_units(spec, root)?;
+    remove_identity_and_noise(root)
+}
+
+/// The first-boot program, its units and NIC names, and the Data Plane API.
+fn install_programs_and_units(spec: &RootfsSpec, root: &Path) -> Result<(), StageError> {
     copy(root, &spec.firstboot, FIRSTBOOT_PATH, 0o755)?;
     for unit in &spec.units {
         let name = unit
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| {
-                RootfsError::Input(format!("unit path {} has no file name", unit.display()))
+                StageError::Invalid(format!("unit path {} has no file name", unit.display()))
             })?;
         copy(root, unit, &format!("etc/systemd/system/{name}"), 0o644)?;
     }
@@ -245,26 +233,30 @@ fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), RootfsErro
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| {
-                RootfsError::Input(format!("path {} has no file name", link.display()))
+                StageError::Invalid(format!("path {} has no file name", link.display()))
             })?;
         copy(root, link, &format!("etc/systemd/network/{name}"), 0o644)?;
     }
     if let Some(api) = &spec.dataplaneapi {
         copy(root, api, DATAPLANEAPI_PATH, 0o755)?;
     }
+    Ok(())
+}
 
+/// fstab, the SSH host-key unit, the kernel hook for the ESP, host name, hosts, resolv.conf.
+fn write_system_files(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), StageError> {
     let fstab = Fstab {
         root_uuid: &ids.root_fs,
         esp_uuid: &ids.esp_fstab_uuid(),
     }
     .render()
-    .map_err(|e| RootfsError::Template("fstab", e))?;
+    .map_err(|e| StageError::Template("fstab", e))?;
     write(root, "etc/fstab", fstab.as_bytes(), 0o644)?;
     fs::create_dir_all(root.join("boot/efi")).map_err(io("creating", &root.join("boot/efi")))?;
 
     let unit = SshHostKeysUnit
         .render()
-        .map_err(|e| RootfsError::Template("ssh-hostkeys.service", e))?;
+        .map_err(|e| StageError::Template("ssh-hostkeys.service", e))?;
     write(
         root,
         "usr/lib/systemd/system/ssh-hostkeys.service",
@@ -273,7 +265,7 @@ fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), RootfsErro
     )?;
     let hook = EspKernelHook
         .render()
-        .map_err(|e| RootfsError::Template("zz-appliance-esp", e))?;
+        .map_err(|e| StageError::Template("zz-appliance-esp", e))?;
     write(
         root,
         "etc/kernel/postinst.d/zz-appliance-esp",
@@ -303,7 +295,11 @@ fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), RootfsErro
     let _ = fs::remove_file(&resolv);
     std::os::unix::fs::symlink("../run/systemd/resolve/stub-resolv.conf", &resolv)
         .map_err(io("linking", &resolv))?;
+    Ok(())
+}
 
+/// Enables the image's and the appliance's units; masks the timers an appliance does not need.
+fn enable_units(spec: &RootfsSpec, root: &Path) -> Result<(), StageError> {
     let mut enable: Vec<&str> = ENABLED_UNITS.to_vec();
     enable.extend(spec.enable.iter().map(String::as_str));
     let mut args = vec!["systemctl", "enable", "--quiet"];
@@ -312,7 +308,11 @@ fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), RootfsErro
     let mut args = vec!["systemctl", "mask", "--quiet"];
     args.extend(MASKED_UNITS);
     tool::in_root(root, &args)?;
+    Ok(())
+}
 
+/// What must differ per deployment (generated at first boot) or only costs space.
+fn remove_identity_and_noise(root: &Path) -> Result<(), StageError> {
     // Per-deployment identity: generated at first boot, never shipped.
     remove_matching(&root.join("etc/ssh"), |n| !n.starts_with("ssh_host_"))?;
     write(root, "etc/machine-id", b"", 0o444)?;
@@ -339,30 +339,11 @@ fn customize(spec: &RootfsSpec, ids: &Ids, root: &Path) -> Result<(), RootfsErro
 }
 
 /// Files created during the build get the build's time: mkfs.ext4 copies mtimes into the image.
-fn clamp_mtimes(root: &Path, epoch: u64) -> Result<(), RootfsError> {
-    let at = format!("@{epoch}");
-    let root_s = root.display().to_string();
-    tool::run(
-        "find",
-        [
-            root_s.as_str(),
-            "-newermt",
-            &at,
-            "-exec",
-            "touch",
-            "--no-create",
-            "-h",
-            "-d",
-            &at,
-            "{}",
-            "+",
-        ],
-        &[],
-    )?;
-    Ok(())
+fn clamp_mtimes(root: &Path, epoch: u64) -> Result<(), StageError> {
+    Ok(tool::set_mtimes(root, epoch, true)?)
 }
 
-fn inspect(root: &Path) -> Result<RootfsInfo, RootfsError> {
+fn inspect(root: &Path) -> Result<RootfsInfo, StageError> {
     let kernels: Vec<String> = fs::read_dir(root.join("boot"))
         .map_err(io("listing", &root.join("boot")))?
         .filter_map(|e| e.ok())
@@ -374,7 +355,7 @@ fn inspect(root: &Path) -> Result<RootfsInfo, RootfsError> {
         })
         .collect();
     let [kernel_version] = kernels.as_slice() else {
-        return Err(RootfsError::Input(format!(
+        return Err(StageError::Invalid(format!(
             "expected exactly one kernel in {}/boot, found {kernels:?}",
             root.display()
         )));

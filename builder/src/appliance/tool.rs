@@ -105,6 +105,20 @@ fn tail(output: &Output) -> String {
         .join("\n")
 }
 
+/// Sets the modification time of every file and directory under `dir` (of symbolic links
+/// themselves, not their targets) to `epoch`; with `only_newer`, only of those modified after
+/// it (clamping).
+pub fn set_mtimes(dir: &Path, epoch: u64, only_newer: bool) -> Result<(), ToolError> {
+    let at = format!("@{epoch}");
+    let mut args = vec![dir.as_os_str()];
+    if only_newer {
+        args.extend([OsStr::new("-newermt"), OsStr::new(&at)]);
+    }
+    args.extend(["-exec", "touch", "--no-create", "-h", "-d", &at, "{}", "+"].map(OsStr::new));
+    run("find", args, &[])?;
+    Ok(())
+}
+
 /// Runs a command inside the root filesystem at `root` with `chroot` (needs root).
 pub fn in_root(root: &Path, args: &[&str]) -> Result<Output, ToolError> {
     let mut all: Vec<&OsStr> = vec![root.as_os_str()];
@@ -124,6 +138,30 @@ mod tests {
         assert!(msg.contains("sh -c"), "{msg}");
         assert!(msg.contains("bad thing"), "{msg}");
         assert!(msg.contains('3'), "{msg}");
+    }
+
+    #[test]
+    fn set_mtimes_sets_or_clamps() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let mtime = |p: &Path| std::fs::symlink_metadata(p).unwrap().modified().unwrap();
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let old = sub.join("old");
+        std::fs::write(&old, "").unwrap();
+        let file = std::fs::File::options().write(true).open(&old).unwrap();
+        file.set_modified(at(1_000)).unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink("/nonexistent", &link).unwrap();
+        set_mtimes(dir.path(), 1_700_000_000, true).unwrap();
+        assert_eq!(mtime(&old), at(1_000), "older files are kept");
+        assert_eq!(mtime(&sub), at(1_700_000_000));
+        assert_eq!(mtime(&link), at(1_700_000_000));
+        set_mtimes(dir.path(), 1_600_000_000, false).unwrap();
+        for path in [dir.path(), &sub, &old, &link] {
+            assert_eq!(mtime(path), at(1_600_000_000), "{}", path.display());
+        }
     }
 
     #[test]

@@ -1,20 +1,27 @@
 //! `ova-builder appliance`: build the whole HAProxy appliance without a hypervisor.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::appliance::{self, DiskReport, Progress, RootfsSpec, Stage, StageTime};
+use crate::appliance::definition::load_definition;
+use crate::appliance::{self, DiskReport, RootfsSpec, Stage, StageObserver, StageTime};
+use crate::atomic::Interrupt;
+use crate::progress::{Progress, StepStatus};
+use crate::source_date::{Origin, source_date};
 
 const AFTER_HELP: &str = "\
 Stages: rootfs (mmdebstrap) → root-image (mkfs.ext4 -d) → boot-partition (FAT ESP with syslinux
 for BIOS and systemd-boot for UEFI) → disk (GPT, sfdisk) → ova (the `ova-builder build` path).
 No hypervisor, mount or loop device is used; it must run as root (mmdebstrap --mode=root) on
-Debian or Ubuntu with access to a Debian mirror. SOURCE_DATE_EPOCH fixes timestamps; UUIDs are
-derived from --version.
+Debian or Ubuntu with access to a Debian mirror. UUIDs are derived from --version.
+
+Time: every file the build creates carries one time, --source-date-epoch when given, else
+$SOURCE_DATE_EPOCH when set (whole seconds since 1970; anything else is an error), else the
+newest modification time among the inputs (--firstboot, the units, --dataplaneapi,
+--definition). Never the clock: the same inputs give the same disk.
 
 Examples:
   # The README's build (installs the tools and builds the binaries first):
@@ -77,7 +84,8 @@ pub struct Args {
     /// Debian release.
     #[arg(long, value_name = "SUITE", default_value = "bookworm")]
     pub suite: String,
-    /// Timestamp for every file the build creates [default: $SOURCE_DATE_EPOCH, else now].
+    /// Timestamp for every file the build creates [default: $SOURCE_DATE_EPOCH, else the
+    /// newest modification time among the input files].
     #[arg(long, value_name = "SECONDS")]
     pub source_date_epoch: Option<u64>,
     /// Scratch directory [default: DIR/.work-<version>, removed afterwards].
@@ -101,28 +109,26 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Progress on stderr: a spinner per stage on a terminal, one line per stage otherwise.
-struct StageProgress {
+/// Stage progress on stderr: a spinner per stage on a terminal, one line per stage otherwise.
+struct StageDisplay {
+    progress: Progress,
     total: usize,
     index: usize,
-    bar: Option<indicatif::ProgressBar>,
+    current: Option<StepStatus>,
 }
 
-impl StageProgress {
+impl StageDisplay {
     fn new(total: usize) -> Self {
-        StageProgress {
+        StageDisplay {
+            progress: Progress::auto(),
             total,
             index: 0,
-            bar: None,
+            current: None,
         }
-    }
-
-    fn interactive() -> bool {
-        std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
     }
 }
 
-impl Progress for StageProgress {
+impl StageObserver for StageDisplay {
     fn started(&mut self, stage: Stage) {
         self.index += 1;
         let label = format!(
@@ -131,13 +137,7 @@ impl Progress for StageProgress {
             self.total,
             stage.describe()
         );
-        if Self::interactive() {
-            let bar = indicatif::ProgressBar::new_spinner().with_message(label);
-            bar.enable_steady_tick(Duration::from_millis(120));
-            self.bar = Some(bar);
-        } else {
-            eprintln!("{label} …");
-        }
+        self.current = Some(self.progress.step(label));
     }
 
     fn finished(&mut self, stage: Stage, took: Duration) {
@@ -147,8 +147,8 @@ impl Progress for StageProgress {
             self.total,
             took.as_secs_f64()
         );
-        match self.bar.take() {
-            Some(bar) => bar.finish_with_message(line),
+        match self.current.take() {
+            Some(step) => step.done(line),
             None => eprintln!("{line}"),
         }
     }
@@ -166,110 +166,57 @@ struct Report<'a> {
     total_seconds: f64,
 }
 
+/// What goes into the appliance, found and checked before any work.
+struct Inputs {
+    firstboot: PathBuf,
+    /// The systemd units to install, and their names (all enabled).
+    units: Vec<PathBuf>,
+    enable: Vec<String>,
+    link_files: Vec<PathBuf>,
+    dataplaneapi: Option<DataPlaneApi>,
+    definition: ovf::Definition,
+}
+
+impl Inputs {
+    /// The files the appliance is built from, for the time rule of [`source_date`] (the
+    /// built-in definition is part of this program, not a file).
+    fn files<'a>(&'a self, args: &'a Args) -> Vec<&'a Path> {
+        let mut files = vec![self.firstboot.as_path()];
+        files.extend(self.units.iter().map(PathBuf::as_path));
+        files.extend(self.link_files.iter().map(PathBuf::as_path));
+        files.extend(self.dataplaneapi.as_ref().map(|d| d.path.as_path()));
+        files.extend(args.definition.as_deref());
+        files
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     ensure_root()?;
-    let firstboot = match &args.firstboot {
-        Some(p) => p.clone(),
-        None => beside_this_program("haproxy-firstboot")?,
-    };
-    let units_dir = match &args.units {
-        Some(p) => p.clone(),
-        None => find_in_repository("firstboot/systemd", Path::is_dir)?,
-    };
-    let units = list_files(&units_dir, "service", false)?;
-    let dataplaneapi = choose_dataplaneapi(&args)?;
-    let link_files = list_files(&units_dir.join("network"), "link", true)?;
-    // Loaded first: a bad definition fails before minutes of work.
-    let definition = super::descriptor::load_definition(args.definition.as_deref())?;
-    let mut enable = Vec::new();
-    let mut install = Vec::new();
-    for unit in units {
-        let name = unit
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with("dataplaneapi") && dataplaneapi.is_none() {
-            continue;
-        }
-        enable.push(name);
-        install.push(unit);
-    }
-    if !enable.iter().any(|u| u == "haproxy-firstboot.service") {
-        anyhow::bail!("{} has no haproxy-firstboot.service", units_dir.display());
-    }
-    let from_env = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => Some(v.trim().parse::<u64>().with_context(|| {
-            format!("SOURCE_DATE_EPOCH={v:?}: expected whole seconds since 1970")
-        })?),
-        _ => None,
-    };
-    let epoch = match args.source_date_epoch.or(from_env) {
-        Some(e) => e,
-        None => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            eprintln!("note: SOURCE_DATE_EPOCH is not set: file times are the build time ({now})");
-            now
-        }
-    };
+    let inputs = gather_inputs(&args)?;
+    let epoch = choose_time(&args, &inputs)?;
+    let work_dir = make_directories(&args)?;
+    let spec = disk_spec(&args, &inputs, epoch, work_dir.clone());
 
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let work_dir = args
-        .work_dir
-        .clone()
-        .unwrap_or_else(|| args.out.join(format!(".work-{}", args.version)));
-    std::fs::create_dir_all(&work_dir)
-        .with_context(|| format!("creating {}", work_dir.display()))?;
-
-    let spec = appliance::DiskSpec {
-        version: args.version.clone(),
-        rootfs: RootfsSpec {
-            suite: args.suite.clone(),
-            sources: vec![
-                format!("deb {} {} main", args.mirror, args.suite),
-                format!("deb {} {}-updates main", args.mirror, args.suite),
-                format!("deb {} {}-security main", args.security_mirror, args.suite),
-            ],
-            extra_packages: Vec::new(),
-            firstboot,
-            units: install,
-            link_files,
-            enable,
-            dataplaneapi: dataplaneapi.as_ref().map(|d| d.path.clone()),
-            hostname: "haproxy".into(),
-            source_date_epoch: epoch,
-        },
-        disk_bytes: args.disk_gib * 1024 * 1024 * 1024,
-        esp_bytes: 128 * 1024 * 1024,
-        work_dir: work_dir.clone(),
-        reuse_rootfs: args.reuse_rootfs,
-    };
-
-    let mut progress = StageProgress::new(if args.no_ova { 4 } else { 5 });
+    let mut display = StageDisplay::new(if args.no_ova { 4 } else { 5 });
     let raw = args.out.join(format!(
         "{}.raw",
-        crate::package::default_name(&definition, Some(&args.version))
+        crate::package::default_name(&inputs.definition, Some(&args.version))
     ));
-    let disk = appliance::build_disk(&spec, &raw, &mut progress)?;
+    let disk = appliance::build_disk(&spec, &raw, &mut display)?;
     let mut stages = disk.stages.clone();
-
-    let mut ova = None;
-    if !args.no_ova {
-        progress.started(Stage::Ova);
-        let t = Instant::now();
-        let path = package_ova(&args, &definition, &raw, epoch)
-            .map_err(|e| appliance::ApplianceError::new(Stage::Ova, format!("{e:#}")))?;
-        progress.finished(Stage::Ova, t.elapsed());
-        stages.push(StageTime {
-            stage: Stage::Ova,
-            seconds: t.elapsed().as_secs_f64(),
-        });
-        ova = Some(path);
-    }
+    let ova = if args.no_ova {
+        None
+    } else {
+        Some(ova_stage(
+            &args,
+            &inputs.definition,
+            &raw,
+            epoch,
+            &mut display,
+            &mut stages,
+        )?)
+    };
     let keep_raw = args.raw || args.no_ova;
     if !keep_raw {
         let _ = std::fs::remove_file(&raw);
@@ -282,7 +229,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         version: &args.version,
         ova,
         raw_disk: keep_raw.then(|| raw.clone()),
-        dataplaneapi: dataplaneapi.as_ref(),
+        dataplaneapi: inputs.dataplaneapi.as_ref(),
         disk: &disk,
         stages,
         total_seconds: started.elapsed().as_secs_f64(),
@@ -292,6 +239,123 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Finds and checks everything the appliance is made of; a bad input fails here, before
+/// minutes of work.
+fn gather_inputs(args: &Args) -> anyhow::Result<Inputs> {
+    let firstboot = match &args.firstboot {
+        Some(p) => p.clone(),
+        None => beside_this_program("haproxy-firstboot")?,
+    };
+    let units_dir = match &args.units {
+        Some(p) => p.clone(),
+        None => find_in_repository("firstboot/systemd", Path::is_dir)?,
+    };
+    let all_units = list_files(&units_dir, "service", false)?;
+    let dataplaneapi = choose_dataplaneapi(args)?;
+    let link_files = list_files(&units_dir.join("network"), "link", true)?;
+    let definition = load_definition(args.definition.as_deref())?;
+    let mut enable = Vec::new();
+    let mut units = Vec::new();
+    for unit in all_units {
+        let name = unit
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with("dataplaneapi") && dataplaneapi.is_none() {
+            continue;
+        }
+        enable.push(name);
+        units.push(unit);
+    }
+    if !enable.iter().any(|u| u == "haproxy-firstboot.service") {
+        anyhow::bail!("{} has no haproxy-firstboot.service", units_dir.display());
+    }
+    Ok(Inputs {
+        firstboot,
+        units,
+        enable,
+        link_files,
+        dataplaneapi,
+        definition,
+    })
+}
+
+/// The time of every file the build creates, by the rule of [`source_date`]; says on stderr
+/// when it comes from an input file.
+fn choose_time(args: &Args, inputs: &Inputs) -> anyhow::Result<u64> {
+    let chosen = source_date(args.source_date_epoch, &inputs.files(args))?;
+    if let Origin::NewestInput(path) = &chosen.origin {
+        eprintln!(
+            "note: SOURCE_DATE_EPOCH is not set: file times are {} ({}), the modification \
+             time of the newest input, {}",
+            chosen.seconds,
+            crate::package::rfc3339(chosen.seconds),
+            path.display()
+        );
+    }
+    Ok(chosen.seconds)
+}
+
+/// Creates the output directory and the scratch directory; returns the scratch directory.
+fn make_directories(args: &Args) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let work_dir = args
+        .work_dir
+        .clone()
+        .unwrap_or_else(|| args.out.join(format!(".work-{}", args.version)));
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("creating {}", work_dir.display()))?;
+    Ok(work_dir)
+}
+
+fn disk_spec(args: &Args, inputs: &Inputs, epoch: u64, work_dir: PathBuf) -> appliance::DiskSpec {
+    appliance::DiskSpec {
+        version: args.version.clone(),
+        rootfs: RootfsSpec {
+            suite: args.suite.clone(),
+            sources: vec![
+                format!("deb {} {} main", args.mirror, args.suite),
+                format!("deb {} {}-updates main", args.mirror, args.suite),
+                format!("deb {} {}-security main", args.security_mirror, args.suite),
+            ],
+            extra_packages: Vec::new(),
+            firstboot: inputs.firstboot.clone(),
+            units: inputs.units.clone(),
+            link_files: inputs.link_files.clone(),
+            enable: inputs.enable.clone(),
+            dataplaneapi: inputs.dataplaneapi.as_ref().map(|d| d.path.clone()),
+            hostname: "haproxy".into(),
+            source_date_epoch: epoch,
+        },
+        disk_bytes: args.disk_gib * 1024 * 1024 * 1024,
+        esp_bytes: 128 * 1024 * 1024,
+        work_dir,
+        reuse_rootfs: args.reuse_rootfs,
+    }
+}
+
+/// Stage 5, timed and shown like the others.
+fn ova_stage(
+    args: &Args,
+    definition: &ovf::Definition,
+    raw: &Path,
+    epoch: u64,
+    display: &mut StageDisplay,
+    stages: &mut Vec<StageTime>,
+) -> anyhow::Result<PathBuf> {
+    display.started(Stage::Ova);
+    let t = Instant::now();
+    let path = package_ova(args, definition, raw, epoch)
+        .map_err(|e| appliance::ApplianceError::new(Stage::Ova, format!("{e:#}")))?;
+    display.finished(Stage::Ova, t.elapsed());
+    stages.push(StageTime {
+        stage: Stage::Ova,
+        seconds: t.elapsed().as_secs_f64(),
+    });
+    Ok(path)
 }
 
 fn print_table(report: &Report) {
@@ -330,17 +394,13 @@ fn package_ova(
             "Debian {} (mmdebstrap, ova-builder appliance)",
             args.suite
         )),
-        source_date_epoch: Some(epoch),
+        source_date_epoch: epoch,
         manifest: crate::manifest::Algorithm::Sha256,
         signer: None,
         level: None,
         threads: 0,
-        progress: if StageProgress::interactive() {
-            crate::progress::Progress::auto()
-        } else {
-            crate::progress::Progress::hidden()
-        },
-        cancel: crate::atomic::Cancel::on_signals().context("cannot install the Ctrl-C handler")?,
+        progress: Progress::auto(),
+        interrupt: Interrupt::on_signals().context("cannot install the Ctrl-C handler")?,
     };
     let report = crate::package::build(&request)?;
     Ok(report.ova)

@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::atomic::{Cancel, Cancelled};
+use crate::atomic::{Cancelled, Interrupt};
 use crate::manifest::Algorithm;
 use crate::package::{self, BuildError, BuildRequest};
 use crate::progress::Progress;
 use crate::sign::Signer;
+use crate::source_date::source_date;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -26,8 +27,9 @@ Examples:
 
 The archive holds NAME.ovf first, then NAME.mf (SHA256(file)= hex lines) and NAME.cert (when
 signing), then the VMDK; ustar headers, owner 0/0, mode 0644. Every timestamp (tar mtimes, the
-build-date property) is SOURCE_DATE_EPOCH when set, else the disk's modification time: two
-builds of the same inputs are byte-identical. Outputs appear only when complete; an error or
+build-date property) is --source-date-epoch when given, else SOURCE_DATE_EPOCH when set (whole
+seconds since 1970; anything else is an error), else the disk's modification time (the newest
+of the inputs): two builds of the same inputs are byte-identical. Outputs appear only when complete; an error or
 Ctrl-C leaves nothing behind.";
 
 /// Options of `ova-builder build`.
@@ -62,7 +64,7 @@ pub struct Args {
     #[arg(long, value_name = "CERT.pem", requires = "sign_key")]
     pub sign_cert: Option<PathBuf>,
     /// Seconds since the epoch for every timestamp. Default: $SOURCE_DATE_EPOCH, else the
-    /// disk's modification time.
+    /// disk's modification time (the newest modification time among the inputs).
     #[arg(long, value_name = "SECONDS")]
     pub source_date_epoch: Option<u64>,
     /// Deflate level of the VMDK, 1-12 (default chosen by benchmark).
@@ -82,12 +84,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Some(key), Some(cert)) => Some(Signer::load(key, cert)?),
         _ => None,
     };
-    let definition = super::descriptor::load_definition(args.definition.as_deref())?;
-    let source_date_epoch = match args.source_date_epoch {
-        Some(s) => Some(s),
-        None => source_date_epoch_from_env()?,
-    };
-    let cancel = Cancel::on_signals().context("cannot install the Ctrl-C handler")?;
+    let definition = crate::appliance::definition::load_definition(args.definition.as_deref())?;
+    let source_date_epoch = source_date(args.source_date_epoch, &[&args.disk])?.seconds;
+    let interrupt = Interrupt::on_signals().context("cannot install the Ctrl-C handler")?;
     let request = BuildRequest {
         disk: args.disk.clone(),
         definition: &definition,
@@ -101,7 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         level: args.level,
         threads: args.threads,
         progress: Progress::auto(),
-        cancel,
+        interrupt,
     };
     let report = match package::build(&request) {
         Ok(report) => report,
@@ -130,19 +129,4 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("sha256 {}", report.ova_sha256);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `SOURCE_DATE_EPOCH` as the reproducible-builds specification defines it: a decimal
-/// integer; set but malformed is an error, not a silent fallback.
-fn source_date_epoch_from_env() -> anyhow::Result<Option<u64>> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => v.trim().parse().map(Some).map_err(|_| {
-            anyhow::anyhow!(
-                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds since 1970-01-01 (e.g. \
-                 `git log -1 --format=%ct`)"
-            )
-        }),
-        Err(_) => Ok(None),
-    }
 }

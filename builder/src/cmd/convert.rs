@@ -1,12 +1,14 @@
 //! `ova-builder convert`: any supported disk image → stream-optimized VMDK.
 
-use std::io::{BufWriter, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use image::vmdk::{AdapterType, VmdkOptions, VmdkReport};
+
+use crate::atomic::write_atomically;
+use crate::progress::Progress;
 
 /// Options of `ova-builder convert`.
 #[derive(clap::Args, Debug)]
@@ -71,12 +73,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         threads: args.threads,
     };
 
-    let bar = progress_bar(source.virtual_size());
+    let bar = Progress::auto().stage("converting", source.virtual_size());
     let report = write_atomically(&args.output, |w| {
         image::vmdk::write_stream_optimized(source.as_mut(), w, &options, &|done, _total| {
-            if let Some(bar) = &bar {
-                bar.set_position(done);
-            }
+            bar.set(done)
         })
         .map_err(anyhow::Error::from)
     })
@@ -87,9 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             args.output.display()
         )
     })?;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    bar.clear();
     print_summary(
         &args,
         &format.to_string(),
@@ -97,55 +95,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         start.elapsed().as_secs_f64(),
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
-    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} converting [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    Some(bar)
-}
-
-/// Writes to a temporary file beside `path`, syncs it and renames it into place; on any error
-/// the temporary file is removed and `path` is untouched.
-fn write_atomically<T>(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<&mut std::fs::File>) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ova-builder-")
-        .suffix(".vmdk.tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    let value = {
-        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        let value = write(&mut w)?;
-        w.flush().context("cannot write the output")?;
-        value
-    };
-    // Temporary files are created 0600; the VMDK is an ordinary output file.
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )
-    .context("cannot set the output's permissions")?;
-    tmp.as_file()
-        .sync_all()
-        .context("cannot flush the output to disk")?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot rename the output into place as {}", path.display()))?;
-    Ok(value)
 }
 
 fn print_summary(args: &Args, format: &str, r: &VmdkReport, seconds: f64) {

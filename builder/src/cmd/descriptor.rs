@@ -1,45 +1,14 @@
 //! `ova-builder descriptor`: appliance definition + disk facts → OVF descriptor.
-//!
-//! Also home of the built-in HAProxy definition ([`builtin_definition`]), which other
-//! subcommands use when no `--definition` is given.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use ovf::{BuildFacts, Definition, DefinitionError, DiskFacts};
+use ovf::{BuildFacts, DiskFacts};
 
-/// The HAProxy appliance definition, embedded in the binary.
-pub const HAPROXY_DEFINITION: &str = include_str!("../../appliance/haproxy.toml");
-/// The EULA the HAProxy definition names (`eula.txt`), embedded in the binary.
-pub const HAPROXY_EULA: &str = include_str!("../../appliance/eula.txt");
-/// How error messages name the built-in definition.
-pub const HAPROXY_DEFINITION_ORIGIN: &str = "builder/appliance/haproxy.toml (built in)";
-
-/// The built-in HAProxy appliance definition, EULA included.
-pub fn builtin_definition() -> Result<Definition, DefinitionError> {
-    Definition::parse_with_files(
-        HAPROXY_DEFINITION,
-        HAPROXY_DEFINITION_ORIGIN,
-        |path| match path {
-            "eula.txt" => Ok(HAPROXY_EULA.to_string()),
-            other => Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("{other} is not built into ova-builder; use --definition FILE"),
-            )),
-        },
-    )
-}
-
-/// The definition in `path`, or the built-in one when `None`.
-pub fn load_definition(path: Option<&Path>) -> anyhow::Result<Definition> {
-    let definition = match path {
-        Some(path) => Definition::from_file(path)?,
-        None => builtin_definition()?,
-    };
-    Ok(definition)
-}
+use crate::appliance::definition::load_definition;
+use crate::atomic::write_atomically;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -117,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .and_then(|()| stdout.flush())
                 .context("cannot write the descriptor to standard output")?;
         }
-        Some(path) => write_atomically(path, xml.as_bytes())
+        Some(path) => write_atomically(path, |out| out.write_all(xml.as_bytes()))
             .with_context(|| format!("cannot write the descriptor to {}", path.display()))?,
     }
     Ok(ExitCode::SUCCESS)
@@ -134,37 +103,9 @@ fn check_member_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a temporary file next to `path` and renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(".descriptor.")
-        .suffix(".partial")
-        .tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
-    }
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn builtin_definition_loads_with_eula() {
-        let def = builtin_definition().unwrap_or_else(|e| panic!("{e}"));
-        let eula = def.eula().and_then(|e| e.text.as_deref());
-        assert_eq!(eula, Some(HAPROXY_EULA));
-    }
 
     #[test]
     fn member_names_are_bare() {

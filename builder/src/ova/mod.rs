@@ -5,9 +5,11 @@
 //! 0644 and one integer mtime for every member; no PAX headers ever. Reading ([`scan`]) walks
 //! the raw headers so that `verify` can judge the format, the order and every member's type.
 
+mod open;
 mod read;
 mod write;
 
+pub use open::{PackageFile, SMALL_FILE_LIMIT, open_package};
 pub use read::{
     Archive, ArchiveEnd, HeaderFormat, MAX_HEADERS, Member, MemberKind, ScanError, scan,
     scan_archive,

@@ -17,7 +17,7 @@ struct FileReader<'a> {
     package: &'a Package,
     name: &'a str,
     offset: u64,
-    stage: crate::progress::Stage,
+    stage: crate::progress::ByteBar,
 }
 
 impl Read for FileReader<'_> {

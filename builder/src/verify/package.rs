@@ -1,12 +1,12 @@
 //! The package being verified: the members of an OVA, or an `.ovf` and the files beside it.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::manifest::Algorithm;
-use crate::ova::{self, Member};
+use crate::ova::{self, Member, PackageFile, SMALL_FILE_LIMIT};
 
 use super::{Check, Findings, members};
 
@@ -19,9 +19,6 @@ pub enum PackageKind {
     /// A descriptor with its files in the same directory.
     Ovf,
 }
-
-/// The largest descriptor, manifest or certificate read into memory.
-const SMALL_LIMIT: u64 = 64 << 20;
 
 pub(crate) struct Package {
     inner: Inner,
@@ -45,24 +42,14 @@ impl Package {
     /// Opens the package and, for an OVA, checks every member's header (findings go to
     /// `findings`). Only an unreadable file is an error.
     pub(crate) fn open(path: &Path, findings: &mut Findings) -> io::Result<Package> {
-        let mut file = File::open(path)?;
-        let len = file.metadata()?.len();
-        let mut head = vec![0u8; 512.min(len as usize)];
-        file.read_exact(&mut head)?;
-        if looks_like_xml(&head) {
-            let dir = path
-                .parent()
-                .map(Path::to_path_buf)
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or_else(|| PathBuf::from("."));
-            let ovf = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            return Ok(Package {
-                inner: Inner::Dir { dir, ovf },
-            });
-        }
+        let (mut file, len) = match ova::open_package(path)? {
+            PackageFile::Descriptor { dir, name, .. } => {
+                return Ok(Package {
+                    inner: Inner::Dir { dir, ovf: name },
+                });
+            }
+            PackageFile::Archive { file, len } => (file, len),
+        };
         match ova::scan_archive(&mut file, len) {
             Ok(archive) => {
                 let members = members::check_headers(&archive.members, findings);
@@ -203,7 +190,7 @@ impl Package {
     /// Reads a small file (descriptor, manifest, certificate) whole.
     pub(crate) fn read_small(&self, name: &str) -> io::Result<Vec<u8>> {
         let size = self.size(name).ok_or_else(|| not_found(name))?;
-        if size > SMALL_LIMIT {
+        if size > SMALL_FILE_LIMIT {
             return Err(io::Error::other(format!(
                 "{size} bytes is too large for a descriptor, manifest or certificate"
             )));
@@ -246,11 +233,4 @@ fn not_found(name: &str) -> io::Error {
         io::ErrorKind::NotFound,
         format!("no file `{name}` in the package"),
     )
-}
-
-fn looks_like_xml(head: &[u8]) -> bool {
-    let head = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
-    head.iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|&b| b == b'<')
 }
