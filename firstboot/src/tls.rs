@@ -365,6 +365,23 @@ pub fn issue_server_cert(
         wanted_end
     };
     ossl("server notAfter", b.set_not_after(&end))?;
+    server_extensions(&mut b, ca, server_key, sans)?;
+    ossl(
+        "signing the server certificate",
+        b.sign(ca_key, digest_for(ca_key)),
+    )?;
+    let pem = ossl("encoding the server certificate", b.build().to_pem())?;
+    Ok(String::from_utf8_lossy(&pem).into_owned())
+}
+
+/// The extensions of a server certificate: a critical end-entity basicConstraints and
+/// keyUsage, serverAuth, the SANs, and the key identifiers chaining it to `ca`.
+fn server_extensions(
+    b: &mut X509Builder,
+    ca: &X509Ref,
+    server_key: &PKeyRef<Private>,
+    sans: &SanSet,
+) -> Result<(), TlsError> {
     let bc = ossl(
         "basicConstraints",
         BasicConstraints::new().critical().build(),
@@ -409,12 +426,7 @@ pub fn issue_server_cert(
             .build(&b.x509v3_context(Some(ca), None)),
     )?;
     ossl("authorityKeyIdentifier", b.append_extension(aki))?;
-    ossl(
-        "signing the server certificate",
-        b.sign(ca_key, digest_for(ca_key)),
-    )?;
-    let pem = ossl("encoding the server certificate", b.build().to_pem())?;
-    Ok(String::from_utf8_lossy(&pem).into_owned())
+    Ok(())
 }
 
 /// Whether `cert` ends within [`RENEW_BEFORE_DAYS`] from now: a supplied CA that does deserves
