@@ -11,6 +11,7 @@ use env_support::*;
 use firstboot::config::Deployment;
 use firstboot::definition::{self, DEFINITION_TOML};
 use firstboot::validate::{keys, validate};
+use ovf::PropertyType;
 use ovf::model::ProductItem;
 
 /// (key, label, default) of every user-configurable property of the generated descriptor.
@@ -206,4 +207,20 @@ fn changed_qualifiers_in_the_definition_change_the_verdict() {
         invalid.problems[0].to_string(),
         "Root Password (appliance.root_pwd): not set; expected a password of 10 to 128 characters"
     );
+}
+
+/// First boot parses `permit_root_login` as a boolean and the port as an integer (of any
+/// integer type: its range is the type's, narrowed by the qualifiers): the definition must
+/// declare them so, and every other property first boot reads as a string.
+#[test]
+fn first_boot_reads_each_property_as_its_declared_type() {
+    let def = definition::appliance();
+    for key in keys::ALL {
+        let kind = def.property(key).unwrap().kind;
+        match *key {
+            keys::PERMIT_ROOT_LOGIN => assert_eq!(kind, PropertyType::Boolean, "{key}"),
+            keys::DATAPLANE_PORT => assert!(kind.integer_range().is_some(), "{key}: {kind}"),
+            _ => assert_eq!(kind, PropertyType::String, "{key}"),
+        }
+    }
 }
