@@ -6,10 +6,10 @@
 //! definition declares for a property (`MinLen(6) MaxLen(128)`, `MinValue(1) MaxValue(65535)`)
 //! are enforced as declared: the definition is the one place they live.
 //!
-//! One module per property group, each adding its rules to the shared [`context::Ctx`]:
-//! [`appliance`] (passwords, SSH, the supplied CA), [`network`] (host name, DNS, NICs,
-//! gateways, routes), [`loadbalance`] (virtual IP ranges, Data Plane API). A new group is a new
-//! module and one call in [`run`].
+//! One module per property group, each adding its rules to one shared context (`Ctx`: the
+//! environment, the definition's facts, the findings): `appliance` (passwords, SSH, the
+//! supplied CA), `network` (host name, DNS, NICs, gateways, routes), `loadbalance` (virtual IP
+//! ranges, Data Plane API). A new group is a new module and one call in `run`.
 
 mod addresses;
 mod appliance;
