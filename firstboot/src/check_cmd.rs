@@ -40,7 +40,7 @@ pub fn run(args: Args) -> ExitCode {
                 loaded.deployment_reason
             );
             println!();
-            print!("{}", firstboot::summary::text(&loaded.config));
+            print!("{}", firstboot::summary::text(loaded.facts, &loaded.config));
             if !loaded.warnings.is_empty() {
                 println!();
                 println!("Warnings:");

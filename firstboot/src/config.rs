@@ -9,6 +9,8 @@ use std::net::Ipv4Addr;
 
 use ipnetwork::Ipv4Network;
 
+use crate::definition::NicSpec;
+
 /// Which deployment option (OVF DeploymentOptionSection configuration) the VM was deployed with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Deployment {
@@ -100,6 +102,9 @@ pub struct ValidatedConfig {
     pub(crate) permit_root_login: bool,
     /// `None`: generate a self-signed CA at first boot (and keep it on later runs).
     pub(crate) ca: Option<CaMaterial>,
+    /// The NICs of the appliance definition validated against (names and PCI slots), for the
+    /// network files.
+    pub(crate) nics: Vec<NicSpec>,
 }
 
 impl ValidatedConfig {
@@ -144,5 +149,8 @@ impl ValidatedConfig {
     }
     pub fn ca(&self) -> Option<&CaMaterial> {
         self.ca.as_ref()
+    }
+    pub fn nics(&self) -> &[NicSpec] {
+        &self.nics
     }
 }

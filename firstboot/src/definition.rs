@@ -1,8 +1,14 @@
 //! What first boot takes from the appliance definition (`builder/appliance/haproxy.toml`, the
-//! one source of truth the OVF descriptor is generated from): the wizard labels and defaults of
-//! the vApp properties, and the PCI slots of the NICs.
+//! one source of truth the OVF descriptor is generated from): the wizard labels, defaults, types
+//! and qualifiers of the vApp properties, and the PCI slots of the NICs.
+//!
+//! [`appliance`] is the built-in definition; only the entry points (loading, `check`) pick it.
+//! Validation, messages and rendering get an [`ApplianceFacts`] as an argument, so a test can
+//! hand them another definition.
 
 use std::sync::OnceLock;
+
+use ovf::{PropertyType, Qualifier};
 
 /// The appliance definition, embedded at build time.
 pub const DEFINITION_TOML: &str = include_str!("../../builder/appliance/haproxy.toml");
@@ -14,14 +20,17 @@ pub struct PropertySpec {
     pub key: String,
     /// The wizard label as declared (e.g. `2.5. Workload IP`).
     pub label: String,
-    /// OVF type (`string`, `boolean`, `int`).
-    pub kind: String,
+    /// OVF type (`string`, `boolean`, `int`, …).
+    pub kind: PropertyType,
+    /// The qualifiers (`MinLen(6) MaxLen(128)`, `MinValue(1) MaxValue(65535)`, …): first boot
+    /// enforces exactly these, as vSphere's wizard does.
+    pub qualifiers: Vec<Qualifier>,
     /// Default value as the descriptor writes it (`ovf:value`), if any.
     pub default: Option<String>,
     pub user_configurable: bool,
     pub password: bool,
     /// The value must never be shown anywhere (messages, logs, status): a password, or a
-    /// property of [`KEY_MATERIAL`]. See [`Definition::is_secret`].
+    /// property of [`KEY_MATERIAL`]. See [`ApplianceFacts::is_secret`].
     pub secret: bool,
     /// Deployment option the property belongs to (`frontend`), if restricted.
     pub configuration: Option<String>,
@@ -32,6 +41,43 @@ impl PropertySpec {
     /// `3.1. Load Balancer IP Ranges, comma-separated …` → `Load Balancer IP Ranges`.
     pub fn short_label(&self) -> String {
         short_label(&self.label)
+    }
+
+    /// The allowed length in characters, from `MinLen`/`MaxLen`: (minimum, maximum if any).
+    /// `None` when the definition sets neither.
+    pub fn length_range(&self) -> Option<(u64, Option<u64>)> {
+        let mut min = None;
+        let mut max = None;
+        for q in &self.qualifiers {
+            match q {
+                Qualifier::MinLen(n) => min = Some(*n),
+                Qualifier::MaxLen(n) => max = Some(*n),
+                _ => {}
+            }
+        }
+        (min.is_some() || max.is_some()).then(|| (min.unwrap_or(0), max))
+    }
+
+    /// The allowed integers: the type's range narrowed by `MinValue`/`MaxValue`. `None` for a
+    /// property that is not of an integer type.
+    pub fn integer_range(&self) -> Option<(i128, i128)> {
+        let (mut min, mut max) = self.kind.integer_range()?;
+        for q in &self.qualifiers {
+            match q {
+                Qualifier::MinValue(n) => min = min.max(*n),
+                Qualifier::MaxValue(n) => max = max.min(*n),
+                _ => {}
+            }
+        }
+        Some((min, max))
+    }
+
+    /// The values of a `ValueMap{…}` qualifier, if the property has one.
+    pub fn allowed_values(&self) -> Option<&[String]> {
+        self.qualifiers.iter().find_map(|q| match q {
+            Qualifier::ValueMap(values) => Some(values.as_slice()),
+            _ => None,
+        })
     }
 }
 
@@ -44,14 +90,15 @@ pub struct NicSpec {
     pub configuration: Option<String>,
 }
 
-/// The facts first boot needs.
+/// The facts of an appliance definition first boot needs (not to be confused with
+/// [`ovf::Definition`], the whole definition the descriptor is generated from).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Definition {
+pub struct ApplianceFacts {
     pub properties: Vec<PropertySpec>,
     pub nics: Vec<NicSpec>,
 }
 
-impl Definition {
+impl ApplianceFacts {
     pub fn property(&self, key: &str) -> Option<&PropertySpec> {
         self.properties.iter().find(|p| p.key == key)
     }
@@ -96,8 +143,8 @@ pub const KEY_MATERIAL: &[&str] = &["appliance.ca_cert_key"];
 /// # Panics
 /// Never at run time in a tested build: the embedded file is parsed by the unit test
 /// `definition::tests::embedded_definition_parses`; a broken file fails the build's tests.
-pub fn appliance() -> &'static Definition {
-    static DEF: OnceLock<Definition> = OnceLock::new();
+pub fn appliance() -> &'static ApplianceFacts {
+    static DEF: OnceLock<ApplianceFacts> = OnceLock::new();
     DEF.get_or_init(|| match parse(DEFINITION_TOML) {
         Ok(def) => def,
         Err(e) => panic!("embedded appliance definition is invalid: {e}"),
@@ -106,14 +153,15 @@ pub fn appliance() -> &'static Definition {
 
 /// Read the facts first boot needs from a definition, parsed and validated by
 /// `ovf::definition` (the same code `ova-builder` generates the descriptor with).
-pub fn parse(text: &str) -> Result<Definition, ovf::definition::DefinitionError> {
+pub fn parse(text: &str) -> Result<ApplianceFacts, ovf::DefinitionError> {
     let def = ovf::definition::Definition::parse(text, "builder/appliance/haproxy.toml")?;
     let properties = def
         .properties()
         .map(|p| PropertySpec {
             key: p.full_key(),
             label: p.label.clone(),
-            kind: p.kind.as_str().to_owned(),
+            kind: p.kind,
+            qualifiers: p.qualifiers.clone(),
             default: p.default().map(str::to_owned),
             user_configurable: p.user_configurable,
             password: p.password,
@@ -132,7 +180,7 @@ pub fn parse(text: &str) -> Result<Definition, ovf::definition::DefinitionError>
             })
         })
         .collect();
-    Ok(Definition { properties, nics })
+    Ok(ApplianceFacts { properties, nics })
 }
 
 /// The guest PCI address (`0000:BB:DD.0`) of a VMware `slotInfo.pciSlotNumber`.
@@ -204,6 +252,25 @@ mod tests {
         assert!(KEY_MATERIAL.iter().all(|k| def.property(k).is_some()));
         assert!(!def.is_secret("network.hostname"));
         assert!(!def.is_secret("no.such_key"));
+    }
+
+    #[test]
+    fn qualifiers_and_types_are_carried_through() {
+        let def = parse(DEFINITION_TOML).unwrap();
+        let root = def.property("appliance.root_pwd").unwrap();
+        assert_eq!(root.kind, PropertyType::String);
+        assert_eq!(root.length_range(), Some((6, Some(128))));
+        assert_eq!(root.integer_range(), None);
+        let port = def.property("loadbalance.dataplane_port").unwrap();
+        assert_eq!(port.kind, PropertyType::Int);
+        assert_eq!(port.integer_range(), Some((1, 65535)));
+        assert_eq!(port.length_range(), None);
+        let ca = def.property("appliance.ca_cert").unwrap();
+        assert_eq!(ca.length_range(), Some((0, Some(65535))));
+        assert_eq!(
+            def.property("network.hostname").unwrap().length_range(),
+            None
+        );
     }
 
     #[test]

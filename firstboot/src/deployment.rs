@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::config::Deployment;
-use crate::definition;
+use crate::definition::{self, ApplianceFacts};
 use crate::env::Environment;
 
 /// How the deployment was decided, for `check`'s output and the journal.
@@ -69,14 +69,19 @@ impl SysRoot {
     }
 }
 
-/// Decide the deployment.
-pub fn decide(flag: Option<Deployment>, sys: &SysRoot, env: &Environment) -> (Deployment, Reason) {
+/// Decide the deployment; the NICs' PCI slots are those of `facts`.
+pub fn decide(
+    flag: Option<Deployment>,
+    sys: &SysRoot,
+    env: &Environment,
+    facts: &ApplianceFacts,
+) -> (Deployment, Reason) {
     if let Some(d) = flag {
         return (d, Reason::Flag);
     }
-    let def = definition::appliance();
     let address_of = |nic: &str| {
-        def.nic(nic)
+        facts
+            .nic(nic)
             .and_then(|n| definition::pci_address(n.pci_slot))
     };
     if let (Some(mgmt), Some(frontend)) = (address_of("management"), address_of("frontend"))

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use sha2::{Digest, Sha256};
 
 use crate::config::{Deployment, ValidatedConfig};
+use crate::definition::{self, ApplianceFacts};
 use crate::deployment::{self, Reason, SysRoot};
 use crate::env::{self, EnvError, Environment};
 use crate::source::{self, FindError, SourceError, Transport};
@@ -48,6 +49,9 @@ pub struct Loaded {
     pub environment: Environment,
     /// Why this deployment was chosen.
     pub deployment_reason: Reason,
+    /// The appliance definition's facts the configuration was validated against (labels for
+    /// the summary).
+    pub facts: &'static ApplianceFacts,
 }
 
 /// Why no configuration could be loaded.
@@ -124,7 +128,8 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, LoadError> {
     load_bytes(fetched.bytes, fetched.description, options)
 }
 
-/// Parse and validate a document already in hand.
+/// Parse and validate a document already in hand, against the built-in appliance definition
+/// (the one place loading picks it).
 pub fn load_bytes(
     raw: Vec<u8>,
     source_name: String,
@@ -134,9 +139,10 @@ pub fn load_bytes(
         source_name: source_name.clone(),
         error,
     })?;
+    let facts = definition::appliance();
     let (deployment, deployment_reason) =
-        deployment::decide(options.deployment, &options.sys_root, &environment);
-    match validate::validate(&environment, deployment) {
+        deployment::decide(options.deployment, &options.sys_root, &environment, facts);
+    match validate::validate(&environment, deployment, facts) {
         Ok(valid) => Ok(Loaded {
             config: valid.config,
             warnings: valid.warnings,
@@ -145,6 +151,7 @@ pub fn load_bytes(
             source: source_name,
             environment,
             deployment_reason,
+            facts,
         }),
         Err(invalid) => Err(LoadError::Invalid {
             source_name,

@@ -15,7 +15,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use foreign_types::ForeignTypeRef as _;
 use openssl::ec::EcKey;
-use openssl::pkey::{PKey, Private};
+use openssl::error::ErrorStack;
+use openssl::pkey::{PKey, PKeyRef, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::{X509, X509Ref};
 
@@ -309,4 +310,32 @@ pub fn subject(cert: &X509Ref) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The index of the first certificate whose public key is the public half of `key`.
+pub fn matching_certificate(certs: &[X509], key: &PKeyRef<Private>) -> Option<usize> {
+    certs.iter().position(|c| {
+        c.public_key()
+            .map(|public| public.public_eq(key))
+            .unwrap_or(false)
+    })
+}
+
+/// The certificates as one PEM text: `certs[first]` first, then the others in input order.
+pub fn chain_pem(certs: &[X509], first: usize) -> Result<String, ErrorStack> {
+    let rest = certs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != first)
+        .map(|(_, c)| c);
+    let mut chain = String::new();
+    for c in certs.get(first).into_iter().chain(rest) {
+        chain.push_str(&String::from_utf8_lossy(&c.to_pem()?));
+    }
+    Ok(chain)
+}
+
+/// The private key as unencrypted PKCS#8 PEM.
+pub fn pkcs8_pem(key: &PKeyRef<Private>) -> Result<String, ErrorStack> {
+    Ok(String::from_utf8_lossy(&key.private_key_to_pem_pkcs8()?).into_owned())
 }

@@ -5,7 +5,7 @@
 //! appliance definition marks the property secret). A 10 MB value thus costs one short line,
 //! and a password or private key is never shown, not even in part.
 
-use crate::definition;
+use crate::definition::ApplianceFacts;
 
 /// Characters of a value shown before it is cut.
 pub const PREFIX_CHARS: usize = 40;
@@ -29,10 +29,10 @@ pub fn value(text: &str) -> String {
     out
 }
 
-/// The value of property `key` for a message: [`value`], or for a secret only its length
-/// (`a value of N characters`).
-pub fn property(key: &str, text: &str) -> String {
-    if definition::appliance().is_secret(key) {
+/// The value of property `key` for a message: [`value`], or for a secret (as `facts` declare
+/// it) only its length (`a value of N characters`).
+pub fn property(facts: &ApplianceFacts, key: &str, text: &str) -> String {
+    if facts.is_secret(key) {
         secret(text)
     } else {
         value(text)
@@ -106,15 +106,16 @@ mod tests {
 
     #[test]
     fn secrets_are_described_by_length_only() {
+        let facts = crate::definition::appliance();
         assert_eq!(
-            property("appliance.root_pwd", "hunter22"),
+            property(facts, "appliance.root_pwd", "hunter22"),
             "a value of 8 characters"
         );
         assert_eq!(
-            property("appliance.ca_cert_key", "k"),
+            property(facts, "appliance.ca_cert_key", "k"),
             "a value of 1 character"
         );
-        assert_eq!(property("network.hostname", "h"), "\"h\"");
+        assert_eq!(property(facts, "network.hostname", "h"), "\"h\"");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::config::{Addressing, Deployment, ValidatedConfig};
-use crate::definition;
+use crate::definition::ApplianceFacts;
 use crate::ranges::CidrList;
 use crate::validate::keys::*;
 
@@ -19,14 +19,14 @@ pub struct Line {
     pub value: String,
 }
 
-/// Every property first boot understands, with its effective value.
-pub fn lines(config: &ValidatedConfig) -> Vec<Line> {
-    let def = definition::appliance();
+/// Every property first boot understands, with its effective value, labelled as `facts`
+/// (the definition validated against) name them.
+pub fn lines(facts: &ApplianceFacts, config: &ValidatedConfig) -> Vec<Line> {
     let mut out = Vec::new();
     let mut push = |key: &'static str, value: String| {
         out.push(Line {
             key,
-            label: def.label(key),
+            label: facts.label(key),
             value,
         });
     };
@@ -93,8 +93,8 @@ pub fn lines(config: &ValidatedConfig) -> Vec<Line> {
 }
 
 /// The lines as text, one `Label (key): value` per line.
-pub fn text(config: &ValidatedConfig) -> String {
-    let lines = lines(config);
+pub fn text(facts: &ApplianceFacts, config: &ValidatedConfig) -> String {
+    let lines = lines(facts, config);
     let width = lines
         .iter()
         .map(|l| l.label.chars().count() + l.key.len() + 5)

@@ -365,6 +365,23 @@ pub fn issue_server_cert(
         wanted_end
     };
     ossl("server notAfter", b.set_not_after(&end))?;
+    server_extensions(&mut b, ca, server_key, sans)?;
+    ossl(
+        "signing the server certificate",
+        b.sign(ca_key, digest_for(ca_key)),
+    )?;
+    let pem = ossl("encoding the server certificate", b.build().to_pem())?;
+    Ok(String::from_utf8_lossy(&pem).into_owned())
+}
+
+/// The extensions of a server certificate: a critical end-entity basicConstraints and
+/// keyUsage, serverAuth, the SANs, and the key identifiers chaining it to `ca`.
+fn server_extensions(
+    b: &mut X509Builder,
+    ca: &X509Ref,
+    server_key: &PKeyRef<Private>,
+    sans: &SanSet,
+) -> Result<(), TlsError> {
     let bc = ossl(
         "basicConstraints",
         BasicConstraints::new().critical().build(),
@@ -409,12 +426,54 @@ pub fn issue_server_cert(
             .build(&b.x509v3_context(Some(ca), None)),
     )?;
     ossl("authorityKeyIdentifier", b.append_extension(aki))?;
-    ossl(
-        "signing the server certificate",
-        b.sign(ca_key, digest_for(ca_key)),
-    )?;
-    let pem = ossl("encoding the server certificate", b.build().to_pem())?;
-    Ok(String::from_utf8_lossy(&pem).into_owned())
+    Ok(())
+}
+
+/// Whether `cert` ends within [`RENEW_BEFORE_DAYS`] from now: a supplied CA that does deserves
+/// a warning, since the server certificate it signs ends with it.
+pub fn ends_within_renewal(cert: &X509Ref) -> bool {
+    Asn1Time::days_from_now(RENEW_BEFORE_DAYS).is_ok_and(|renew_at| cert.not_after() < renew_at)
+}
+
+/// Why a CA certificate cannot sign the server certificate: not valid now, not allowed to sign
+/// certificates, or a key too weak. Each reason follows "the certificate (subject) ".
+pub fn ca_refusals(ca_cert: &X509Ref) -> Vec<String> {
+    let mut out = Vec::new();
+    match Asn1Time::days_from_now(0) {
+        Ok(now) if ca_cert.not_after() < now => out.push(format!(
+            "expired on {}; expected a CA certificate that is valid now (every server \
+             certificate it signs would be born expired)",
+            ca_cert.not_after()
+        )),
+        Ok(now) if ca_cert.not_before() > now => out.push(format!(
+            "is not valid before {}; expected a CA certificate that is valid now (check the \
+             clocks of the machine that made it and of the ESXi host)",
+            ca_cert.not_before()
+        )),
+        Ok(_) => {}
+        Err(_) => out.push("cannot be checked: the current time is unavailable".to_owned()),
+    }
+    // No keyUsage extension means no restriction (RFC 5280 4.2.1.3).
+    if ca_cert
+        .key_usage()
+        .is_some_and(|ku| !ku.contains(openssl::x509::X509KeyUsage::KEY_CERT_SIGN))
+    {
+        out.push(
+            "has a keyUsage extension without keyCertSign; expected a CA certificate allowed \
+             to sign certificates"
+                .to_owned(),
+        );
+    }
+    let key_rule = "expected an RSA key of at least 2048 bits or an EC key";
+    match ca_cert.public_key() {
+        Ok(k) if k.id() == Id::DSA => out.push(format!("has a DSA key; {key_rule}")),
+        Ok(k) if matches!(k.id(), Id::RSA | Id::RSA_PSS) && k.bits() < 2048 => {
+            out.push(format!("has a {}-bit RSA key; {key_rule}", k.bits()));
+        }
+        Ok(_) => {}
+        Err(_) => out.push(format!("has a public key OpenSSL cannot read; {key_rule}")),
+    }
+    out
 }
 
 fn unix_now() -> i64 {

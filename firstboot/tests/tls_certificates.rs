@@ -256,9 +256,13 @@ fn an_expired_ca_from_an_earlier_run_is_replaced_not_kept() {
     let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
     let old_ca = make_ca_between(&key, "Old CA", -4000, -1);
     let env = firstboot::env::parse(env_xml(&default_props()).as_bytes()).unwrap();
-    let cfg = firstboot::validate::validate(&env, firstboot::config::Deployment::Default)
-        .unwrap()
-        .config;
+    let cfg = firstboot::validate::validate(
+        &env,
+        firstboot::config::Deployment::Default,
+        firstboot::definition::appliance(),
+    )
+    .unwrap()
+    .config;
     let existing = firstboot::tls::ExistingTls {
         ca_cert_pem: Some(old_ca.clone()),
         ca_key_pem: Some(String::from_utf8(key.private_key_to_pem_pkcs8().unwrap()).unwrap()),

@@ -11,6 +11,7 @@ use env_support::*;
 use firstboot::config::Deployment;
 use firstboot::definition::{self, DEFINITION_TOML};
 use firstboot::validate::{keys, validate};
+use ovf::PropertyType;
 use ovf::model::ProductItem;
 
 /// (key, label, default) of every user-configurable property of the generated descriptor.
@@ -76,9 +77,9 @@ fn defaults_agree_with_the_descriptor() {
             };
             let sent = with(base.clone(), &[(key.as_str(), Some(default))]);
             let absent = with(base, &[(key.as_str(), None)]);
-            let sent = validate(&env(&sent, None), deployment)
+            let sent = validate(&env(&sent, None), deployment, definition::appliance())
                 .unwrap_or_else(|e| panic!("{key} = {default:?}: {e}"));
-            let absent = validate(&env(&absent, None), deployment)
+            let absent = validate(&env(&absent, None), deployment, definition::appliance())
                 .unwrap_or_else(|e| panic!("{key} absent: {e}"));
             assert_eq!(sent.config, absent.config, "{key}");
         }
@@ -97,9 +98,13 @@ fn defaults_agree_with_the_descriptor() {
             ("appliance.permit_root_login", None),
         ],
     );
-    let c = validate(&env(&absent_all, None), Deployment::Default)
-        .unwrap()
-        .config;
+    let c = validate(
+        &env(&absent_all, None),
+        Deployment::Default,
+        definition::appliance(),
+    )
+    .unwrap()
+    .config;
     let default_of = |k: &str| {
         props
             .iter()
@@ -147,4 +152,75 @@ fn nic_slots_come_from_the_definition() {
         def.nic("frontend").unwrap().configuration.as_deref(),
         Some("frontend")
     );
+}
+
+/// The definition is the only place the property rules live: a definition with other
+/// qualifiers gives another verdict on the same environment, with no change to first boot.
+#[test]
+fn changed_qualifiers_in_the_definition_change_the_verdict() {
+    let root_pwd = "qualifiers = \"MinLen(6) MaxLen(128)\"\npassword = true\nlabel = \"1.1.";
+    assert!(DEFINITION_TOML.contains(root_pwd));
+    assert!(DEFINITION_TOML.contains("MinValue(1) MaxValue(65535)"));
+    assert!(DEFINITION_TOML.contains("key = \"haproxy_user\"\ntype = \"string\"\n"));
+    let changed = DEFINITION_TOML
+        .replace(root_pwd, &root_pwd.replace("MinLen(6)", "MinLen(10)"))
+        .replace(
+            "MinValue(1) MaxValue(65535)",
+            "MinValue(1024) MaxValue(9999)",
+        )
+        .replace(
+            "key = \"haproxy_user\"\ntype = \"string\"\n",
+            "key = \"haproxy_user\"\ntype = \"string\"\nqualifiers = \"MaxLen(5)\"\n",
+        );
+    let changed = definition::parse(&changed).unwrap();
+    let builtin = definition::appliance();
+
+    let props = with(
+        base(),
+        &[
+            ("appliance.root_pwd", Some("seven77")),
+            ("loadbalance.dataplane_port", Some("10000")),
+            ("loadbalance.haproxy_user", Some("lbadmin")),
+        ],
+    );
+    let environment = env(&props, None);
+    assert!(validate(&environment, Deployment::Default, builtin).is_ok());
+    let invalid = validate(&environment, Deployment::Default, &changed).unwrap_err();
+    let got: Vec<String> = invalid.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "Root Password (appliance.root_pwd): is 7 characters long; expected 10 to 128 \
+             characters",
+            // 22 (SSH's port) is outside the range now: no need to exclude it.
+            "Dataplane API Management Port (loadbalance.dataplane_port): \"10000\" is out of \
+             range; expected an integer from 1024 to 9999",
+            "HAProxy User ID (loadbalance.haproxy_user): is 7 characters long; expected at most \
+             5 characters",
+        ]
+    );
+
+    // The "not set" message states the definition's rule too.
+    let unset = with(base(), &[("appliance.root_pwd", None)]);
+    let invalid = validate(&env(&unset, None), Deployment::Default, &changed).unwrap_err();
+    assert_eq!(
+        invalid.problems[0].to_string(),
+        "Root Password (appliance.root_pwd): not set; expected a password of 10 to 128 characters"
+    );
+}
+
+/// First boot parses `permit_root_login` as a boolean and the port as an integer (of any
+/// integer type: its range is the type's, narrowed by the qualifiers): the definition must
+/// declare them so, and every other property first boot reads as a string.
+#[test]
+fn first_boot_reads_each_property_as_its_declared_type() {
+    let def = definition::appliance();
+    for key in keys::ALL {
+        let kind = def.property(key).unwrap().kind;
+        match *key {
+            keys::PERMIT_ROOT_LOGIN => assert_eq!(kind, PropertyType::Boolean, "{key}"),
+            keys::DATAPLANE_PORT => assert!(kind.integer_range().is_some(), "{key}: {kind}"),
+            _ => assert_eq!(kind, PropertyType::String, "{key}"),
+        }
+    }
 }

@@ -9,8 +9,15 @@ use std::sync::LazyLock;
 
 use env_support::*;
 use firstboot::config::{Addressing, Deployment};
-use firstboot::validate::validate;
+use firstboot::definition;
+use firstboot::env::Environment;
+use firstboot::validate::{Invalid, Valid};
 use openssl::pkey::PKey;
+
+/// Validation against the built-in appliance definition.
+fn validate(env: &Environment, deployment: Deployment) -> Result<Valid, Invalid> {
+    firstboot::validate::validate(env, deployment, definition::appliance())
+}
 
 const D: Deployment = Deployment::Default;
 const F: Deployment = Deployment::Frontend;

@@ -20,6 +20,7 @@ use ipnetwork::Ipv4Network;
 
 use super::RenderedFile;
 use crate::config::{Addressing, Deployment, ValidatedConfig};
+use crate::definition::NicSpec;
 
 /// Rule priorities: `from <NIC address>` first, then `from <LB range>`, then
 /// `to <additional network>`; all before the main table's rule (32766). A reply from a virtual
@@ -60,16 +61,16 @@ impl Nic {
         }
     }
 
-    /// `slotInfo.pciSlotNumber` of this NIC in the appliance definition.
-    pub fn pci_slot(self) -> Option<u32> {
-        crate::definition::appliance()
-            .nic(self.name())
+    /// `slotInfo.pciSlotNumber` of this NIC among the appliance definition's `nics`.
+    pub fn pci_slot(self, nics: &[NicSpec]) -> Option<u32> {
+        nics.iter()
+            .find(|nic| nic.name == self.name())
             .map(|nic| nic.pci_slot)
     }
 
     /// The udev `ID_PATH` of this NIC (`pci-0000:03:00.0`).
-    pub fn pci_path(self) -> Option<String> {
-        let address = crate::definition::pci_address(self.pci_slot()?)?;
+    pub fn pci_path(self, nics: &[NicSpec]) -> Option<String> {
+        let address = crate::definition::pci_address(self.pci_slot(nics)?)?;
         Some(format!("pci-{address}"))
     }
 }
@@ -155,7 +156,7 @@ pub(super) fn render(
         // Every NIC gets its name whatever the deployment (naming an absent NIC is harmless),
         // so the image can ship the same `.link` files and udev names NICs from the first
         // boot on; only the `.network` files depend on the deployment.
-        if let (Some(slot), Some(path)) = (nic.pci_slot(), nic.pci_path()) {
+        if let (Some(slot), Some(path)) = (nic.pci_slot(cfg.nics()), nic.pci_path(cfg.nics())) {
             let link = LinkTemplate {
                 name: nic.name(),
                 slot,
@@ -254,19 +255,20 @@ mod tests {
 
     #[test]
     fn slots_from_the_definition() {
-        assert_eq!(Nic::Management.pci_slot(), Some(160));
-        assert_eq!(Nic::Workload.pci_slot(), Some(192));
-        assert_eq!(Nic::Frontend.pci_slot(), Some(224));
+        let nics = &crate::definition::appliance().nics;
+        assert_eq!(Nic::Management.pci_slot(nics), Some(160));
+        assert_eq!(Nic::Workload.pci_slot(nics), Some(192));
+        assert_eq!(Nic::Frontend.pci_slot(nics), Some(224));
         assert_eq!(
-            Nic::Management.pci_path().as_deref(),
+            Nic::Management.pci_path(nics).as_deref(),
             Some("pci-0000:03:00.0")
         );
         assert_eq!(
-            Nic::Workload.pci_path().as_deref(),
+            Nic::Workload.pci_path(nics).as_deref(),
             Some("pci-0000:0b:00.0")
         );
         assert_eq!(
-            Nic::Frontend.pci_path().as_deref(),
+            Nic::Frontend.pci_path(nics).as_deref(),
             Some("pci-0000:13:00.0")
         );
     }
