@@ -11,11 +11,11 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
+use firstboot::apply::{self, ApplyOptions, Recovery};
 #[cfg(feature = "fault-injection")]
 use firstboot::apply::{ApplyError, TxnError};
-use firstboot::apply::{self, ApplyOptions, Recovery};
-use firstboot::{LoadOptions, Loaded, load};
 use firstboot::source::{self, CACERT_KEY, STATUS_KEY};
+use firstboot::{LoadOptions, Loaded, load};
 
 /// Environment variable of the crash tests: abort the process (as a crash would) when the
 /// file operation after this many would run. Only in builds with the `fault-injection` feature
