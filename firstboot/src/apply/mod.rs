@@ -30,8 +30,8 @@ use crate::tls::{self, ExistingTls, TlsMaterial};
 pub use lock::{LOCK, LockError, RootLock, lock_root};
 pub use txn::{OpCounter, Recovery, TxnError};
 
-/// The status record: what was applied (see [`Status`]). No secrets: the configuration is
-/// identified by its [`fingerprint`], in which every secret is a salted crypt hash (mode 0600).
+/// The status record (mode 0600): what was applied (see [`Status`]). No secrets: the
+/// configuration is identified by its fingerprint, in which every secret is a salted crypt hash.
 pub const STATUS: &str = "var/lib/haproxy-firstboot/status.json";
 
 /// The [`Status::format`] this version writes. Format 1 named `config_fingerprint`
@@ -76,7 +76,8 @@ pub struct ApplyOptions {
 /// What [`apply`] did.
 #[derive(Debug)]
 pub struct Report {
-    /// The applied configuration's [`fingerprint`] (as in the status record).
+    /// The applied configuration's fingerprint (`fingerprint()` in this module; as in the
+    /// status record).
     pub config_fingerprint: String,
     /// Files written or removed, relative to the root; empty when nothing changed.
     pub changed: Vec<String>,
@@ -94,7 +95,8 @@ pub struct Report {
 pub struct Status {
     /// [`STATUS_FORMAT`] when written by this version.
     pub format: u32,
-    /// The applied configuration's [`fingerprint`].
+    /// The applied configuration's fingerprint (`fingerprint()` in this module; what it covers
+    /// is in docs/firstboot-files.md).
     #[serde(alias = "environment_sha256")]
     pub config_fingerprint: String,
     pub deployment: String,
@@ -280,11 +282,8 @@ pub fn apply(
         existing_haproxy_cfg: existing_haproxy.as_deref(),
     };
     let rendered = render::render(cfg, &inputs)?;
-    let mut listed: Vec<String> = rendered.files.iter().map(|f| f.path.clone()).collect();
-    if root_password.new_hash.is_none() && existing_shadow.is_some() {
-        listed.push(render::SHADOW.into());
-    }
-    listed.sort();
+    let shadow_kept = root_password.new_hash.is_none() && existing_shadow.is_some();
+    let listed = listed_files(&rendered.files, shadow_kept);
     let status = Status {
         format: STATUS_FORMAT,
         config_fingerprint: config_fingerprint.clone(),
@@ -305,6 +304,17 @@ pub fn apply(
         ca_cert_pem: tls.ca_cert_pem,
         notes: root_password.note.into_iter().collect(),
     })
+}
+
+/// The files the status record lists: every rendered one, and `/etc/shadow` also when it is
+/// kept as it is (then not rendered). SSH host keys are generated once, not listed.
+fn listed_files(rendered: &[RenderedFile], shadow_kept: bool) -> Vec<String> {
+    let mut listed: Vec<String> = rendered.iter().map(|f| f.path.clone()).collect();
+    if shadow_kept {
+        listed.push(render::SHADOW.into());
+    }
+    listed.sort();
+    listed
 }
 
 #[cfg(any(test, feature = "fault-injection"))]
@@ -431,11 +441,10 @@ fn root_password(
 /// record, and secret files whose mode is narrowed.
 fn files_to_write(
     root: &Path,
-    rendered: Vec<RenderedFile>,
+    mut files: Vec<RenderedFile>,
     status: &Status,
 ) -> Result<Vec<RenderedFile>, ApplyError> {
-    let mut files = rendered;
-    // Generated once and not listed in the status (see `Status::files`).
+    // Generated once and not listed in the status (see `listed_files`).
     files.extend(sshkeys::missing_host_keys(root).map_err(ApplyError::SshKeys)?);
     let status_text = serde_json::to_string_pretty(status)
         .map(|mut s| {
