@@ -2,7 +2,8 @@
 //! and atomically apply the appliance's configuration under `--root`.
 //!
 //! The last line is a marker the boot test and administrators grep for:
-//! `haproxy-firstboot: applied configuration <sha256> (<n> files changed)` on success,
+//! `haproxy-firstboot: applied configuration <fingerprint> (<n> files changed)` on success
+//! (the fingerprint of the validated configuration, as in the status record),
 //! `haproxy-firstboot: FAILED (exit <n>): <reason>` otherwise.
 
 use std::path::{Path, PathBuf};
@@ -10,12 +11,16 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use base64::Engine as _;
-use firstboot::apply::{self, ApplyError, ApplyOptions, Recovery, TxnError};
-use firstboot::load;
+use firstboot::apply::{self, ApplyOptions, Recovery};
+#[cfg(feature = "fault-injection")]
+use firstboot::apply::{ApplyError, TxnError};
 use firstboot::source::{self, CACERT_KEY, STATUS_KEY};
+use firstboot::{LoadOptions, Loaded, load};
 
 /// Environment variable of the crash tests: abort the process (as a crash would) when the
-/// file operation after this many would run. Not for production use.
+/// file operation after this many would run. Only in builds with the `fault-injection` feature
+/// (`scripts/test` builds one for `tests/crash_apply.rs`); the shipped binary ignores it.
+#[cfg(feature = "fault-injection")]
 const FAULT_ENV: &str = "HAPROXY_FIRSTBOOT_FAULT_AFTER";
 
 /// Options of `haproxy-firstboot apply`.
@@ -43,13 +48,58 @@ pub struct Args {
 
 pub fn run(args: Args) -> ExitCode {
     let live = args.root == Path::new("/");
-    let options = args.source.load_options();
+    let loaded = match load_environment(args.source.load_options(), live) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let opts = ApplyOptions {
+        root: args.root.clone(),
+        #[cfg(feature = "fault-injection")]
+        fault_after: std::env::var(FAULT_ENV).ok().and_then(|v| v.parse().ok()),
+        on_recovery: report_recovery,
+    };
+    // Held until this process exits: the live effects below belong to the same transaction.
+    let lock = match lock_root(&args.root, args.lock_wait) {
+        Ok(l) => l,
+        Err(e) => return fail(live, 3, &format!("cannot apply the configuration: {e}")),
+    };
+    let report = match apply::apply(&loaded.config, &opts, &lock) {
+        Ok(r) => r,
+        #[cfg(feature = "fault-injection")]
+        Err(ApplyError::Txn(TxnError::InjectedFault(n))) => {
+            eprintln!("haproxy-firstboot: injected crash after {n} file operations");
+            std::process::abort();
+        }
+        Err(e) => {
+            eprintln!("haproxy-firstboot: {e}");
+            return fail(live, 3, &format!("cannot apply the configuration: {e}"));
+        }
+    };
+    report_changes(&report);
+    if live {
+        live_effects(&loaded.config, &report);
+    }
+    let line = format!(
+        "applied configuration {} ({} files changed)",
+        report.config_fingerprint,
+        report.changed.len()
+    );
+    if live {
+        publish(STATUS_KEY, &line);
+    }
+    println!("haproxy-firstboot: {line}");
+    ExitCode::SUCCESS
+}
+
+/// Finds, parses and validates the environment and says where it came from; on failure it
+/// reports every problem and returns the exit status.
+fn load_environment(options: LoadOptions, live: bool) -> Result<Loaded, ExitCode> {
     let loaded = match load(&options) {
         Ok(l) => l,
         Err(e) => {
             crate::env_args::report_load_error(&e);
             eprintln!("haproxy-firstboot: nothing was changed");
-            return fail(live, e.exit_code(), &e.status_line());
+            return Err(fail(live, e.exit_code(), &e.status_line()));
         }
     };
     eprintln!(
@@ -61,37 +111,23 @@ pub fn run(args: Args) -> ExitCode {
     for w in &loaded.warnings {
         eprintln!("haproxy-firstboot: warning: {w}");
     }
-    let fault_after = std::env::var(FAULT_ENV).ok().and_then(|v| v.parse().ok());
-    let opts = ApplyOptions {
-        root: args.root.clone(),
-        fault_after,
-        on_recovery: report_recovery,
-    };
-    // Held until this process exits: the live effects below belong to the same transaction.
-    let lock = match apply::lock_root(&args.root, Duration::from_secs(args.lock_wait), |path| {
+    Ok(loaded)
+}
+
+/// Takes the root's lock, saying so while it waits for another run.
+fn lock_root(root: &Path, lock_wait: u64) -> Result<apply::RootLock, apply::LockError> {
+    apply::lock_root(root, Duration::from_secs(lock_wait), |path| {
         eprintln!(
             "haproxy-firstboot: waiting for another haproxy-firstboot run to finish (it holds {}; up to {} s)",
             path.display(),
-            args.lock_wait
+            lock_wait
         )
-    }) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("haproxy-firstboot: {e}");
-            return fail(live, 3, &format!("cannot apply the configuration: {e}"));
-        }
-    };
-    let report = match apply::apply(&loaded.config, &opts, &lock) {
-        Ok(r) => r,
-        Err(ApplyError::Txn(TxnError::InjectedFault(n))) => {
-            eprintln!("haproxy-firstboot: injected crash after {n} file operations");
-            std::process::abort();
-        }
-        Err(e) => {
-            eprintln!("haproxy-firstboot: {e}");
-            return fail(live, 3, &format!("cannot apply the configuration: {e}"));
-        }
-    };
+    })
+    .inspect_err(|e| eprintln!("haproxy-firstboot: {e}"))
+}
+
+/// Lists the notes and every file written or removed.
+fn report_changes(report: &apply::Report) {
     for n in &report.notes {
         eprintln!("haproxy-firstboot: note: {n}");
     }
@@ -103,19 +139,6 @@ pub fn run(args: Args) -> ExitCode {
         };
         eprintln!("haproxy-firstboot: {verb} /{c}");
     }
-    if live {
-        live_effects(&loaded.config, &report);
-    }
-    let line = format!(
-        "applied configuration {} ({} files changed)",
-        report.environment_sha256,
-        report.changed.len()
-    );
-    if live {
-        publish(STATUS_KEY, &line);
-    }
-    println!("haproxy-firstboot: {line}");
-    ExitCode::SUCCESS
 }
 
 /// What only makes sense on the running appliance: publish the CA, set the running host name,

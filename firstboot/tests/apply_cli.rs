@@ -299,7 +299,7 @@ fn racing_applies_leave_one_whole_environment() {
             serde_json::from_slice(&std::fs::read(root.join(apply_support::STATUS)).unwrap())
                 .unwrap();
         let applied = marker(&outputs[which]);
-        let sha = status["environment_sha256"].as_str().unwrap();
+        let sha = status["config_fingerprint"].as_str().unwrap();
         assert!(applied.contains(sha), "iteration {i}: {applied} vs {sha}");
     }
     eprintln!("{waited} of 12 runs waited for the other");

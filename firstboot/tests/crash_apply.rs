@@ -3,13 +3,26 @@
 //! holds exactly the new configuration. (The library test
 //! `apply::tests::crash_at_every_point_leaves_old_or_new_and_converges` walks every N and checks
 //! old-or-new after recovery; this one proves the process-level hook and recovery.)
+//!
+//! The hook (HAPROXY_FIRSTBOOT_FAULT_AFTER) exists only in builds with the `fault-injection`
+//! feature: `scripts/test` runs this file a second time with `--features fault-injection`;
+//! without it the abort test is ignored and
+//! `the_fault_variable_works_only_with_the_fault_injection_feature` checks the binary ignores
+//! the variable, as the shipped one must.
 #![allow(clippy::unwrap_used)]
 
 mod apply_support;
 
 use apply_support::*;
 
+/// The crash tests' variable: abort after this many file operations.
+const FAULT_VAR: &str = "HAPROXY_FIRSTBOOT_FAULT_AFTER";
+
 #[test]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs the hook: cargo test -p firstboot --features fault-injection (scripts/test does)"
+)]
 fn aborted_apply_recovers_and_converges() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path().join("base");
@@ -34,12 +47,7 @@ fn aborted_apply_recovers_and_converges() {
             .status()
             .unwrap();
         assert!(cp.success());
-        let o = apply(
-            &root,
-            &changed,
-            "default",
-            &[("HAPROXY_FIRSTBOOT_FAULT_AFTER", &n.to_string())],
-        );
+        let o = apply(&root, &changed, "default", &[(FAULT_VAR, &n.to_string())]);
         if o.status.success() {
             continue;
         }
@@ -71,6 +79,37 @@ fn aborted_apply_recovers_and_converges() {
         );
     }
     assert!(aborted >= 4, "only {aborted} runs were aborted");
+}
+
+/// With the feature, the variable aborts the run; without it (as shipped), it changes nothing
+/// and its name is not even in the binary.
+#[test]
+fn the_fault_variable_works_only_with_the_fault_injection_feature() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let o = apply(&root, &default_props(), "default", &[(FAULT_VAR, "0")]);
+    let binary = std::fs::read(bin()).unwrap();
+    let names_the_variable = binary
+        .windows(FAULT_VAR.len())
+        .any(|w| w == FAULT_VAR.as_bytes());
+    if cfg!(feature = "fault-injection") {
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&o.status),
+            Some(6),
+            "{}",
+            text(&o)
+        );
+        assert!(names_the_variable);
+    } else {
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("haproxy-firstboot: applied configuration"),
+            "{}",
+            text(&o)
+        );
+        assert!(!names_the_variable, "{} names {FAULT_VAR}", bin().display());
+    }
 }
 
 const JOURNAL: &str = "var/lib/haproxy-firstboot/transaction.json";

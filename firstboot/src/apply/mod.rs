@@ -28,12 +28,15 @@ use crate::render::{self, Inputs, RenderedFile};
 use crate::tls::{self, ExistingTls, TlsMaterial};
 
 pub use lock::{LOCK, LockError, RootLock, lock_root};
-pub use txn::{Io, Recovery, TxnError};
+pub use txn::{OpCounter, Recovery, TxnError};
 
-/// The status record: what was applied from which environment. No secrets: the environment
-/// is a SHA-256 over its values with every secret replaced by its SHA-512 crypt under a salt
-/// kept in the record (mode 0600).
+/// The status record (mode 0600): what was applied (see [`Status`]). No secrets: the
+/// configuration is identified by its fingerprint, in which every secret is a salted crypt hash.
 pub const STATUS: &str = "var/lib/haproxy-firstboot/status.json";
+
+/// The [`Status::format`] this version writes. Format 1 named `config_fingerprint`
+/// `environment_sha256`; records of either format are read.
+pub const STATUS_FORMAT: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -61,7 +64,9 @@ pub enum ApplyError {
 pub struct ApplyOptions {
     /// The target root (`/` on the appliance).
     pub root: PathBuf,
-    /// Fail the file operation after this many (crash tests only).
+    /// Fail the file operation after this many: only in builds for the crash tests (`cfg(test)`
+    /// or the `fault-injection` feature); the shipped binary has no such hook.
+    #[cfg(any(test, feature = "fault-injection"))]
     pub fault_after: Option<u64>,
     /// Told what recovery found before anything else happens, so it is known even when the
     /// rest of the run fails.
@@ -71,8 +76,9 @@ pub struct ApplyOptions {
 /// What [`apply`] did.
 #[derive(Debug)]
 pub struct Report {
-    /// SHA-256 fingerprint of the applied environment (as in the status record).
-    pub environment_sha256: String,
+    /// The applied configuration's fingerprint (`fingerprint()` in this module; as in the
+    /// status record).
+    pub config_fingerprint: String,
     /// Files written or removed, relative to the root; empty when nothing changed.
     pub changed: Vec<String>,
     /// Those of `changed` that were removed.
@@ -87,8 +93,12 @@ pub struct Report {
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct Status {
+    /// [`STATUS_FORMAT`] when written by this version.
     pub format: u32,
-    pub environment_sha256: String,
+    /// The applied configuration's fingerprint (`fingerprint()` in this module; what it covers
+    /// is in docs/firstboot-files.md).
+    #[serde(alias = "environment_sha256")]
+    pub config_fingerprint: String,
     pub deployment: String,
     /// Salt of the secrets' fingerprints (random, per appliance).
     pub fingerprint_salt: String,
@@ -128,7 +138,11 @@ fn today_days() -> u64 {
         .unwrap_or(0)
 }
 
-/// The environment's fingerprint: every value in a fixed order, secrets as salted crypt hashes.
+/// The validated configuration's fingerprint: SHA-256 (hex) of one `key=value` line per
+/// setting, in a fixed order, with every secret as its SHA-512 crypt under `salt` and a supplied
+/// CA certificate as its SHA-256 (the list is in docs/firstboot-files.md). Identifies what was
+/// applied without revealing a secret; equal environments give equal fingerprints on one
+/// appliance (the salt is kept in the status record).
 fn fingerprint(cfg: &ValidatedConfig, salt: &[u8]) -> Result<String, ApplyError> {
     let addressing = |a: &Addressing| match a {
         Addressing::Dhcp => "dhcp".to_string(),
@@ -248,115 +262,191 @@ pub fn apply(
     _lock: &RootLock,
 ) -> Result<Report, ApplyError> {
     let root = opts.root.as_path();
-    let mut io = Io::new(opts.fault_after);
-    let recovery = txn::recover(root, &mut io)?;
+    let mut ops = op_counter(opts);
+    let recovery = txn::recover(root, &mut ops)?;
     (opts.on_recovery)(&recovery);
     let previous = read_status(root);
-    let mut notes = Vec::new();
+    let salt = FingerprintSalt::kept_or_new(previous.as_ref())?;
+    let config_fingerprint = fingerprint(cfg, &salt.bytes)?;
+    let tls = resolve_tls(cfg, root, previous.as_ref())?;
+    let existing_haproxy = read_opt(root, render::HAPROXY_CFG)?;
+    let haproxy_hash = dataplane_password_hash(cfg, existing_haproxy.as_deref())?;
+    let existing_shadow = read_opt(root, render::SHADOW)?;
+    let root_password = root_password(cfg, previous.as_ref(), existing_shadow.as_deref())?;
 
-    // Secrets' fingerprint salt: kept from the earlier run so the fingerprint is stable.
-    let salt_hex = match &previous {
-        Some(s) if hex::decode(&s.fingerprint_salt).is_ok_and(|b| b.len() == 12) => {
-            s.fingerprint_salt.clone()
-        }
-        _ => {
-            let mut b = [0u8; 12];
-            openssl::rand::rand_bytes(&mut b).map_err(crypt::CryptError::from)?;
-            hex::encode(b)
-        }
+    let inputs = Inputs {
+        tls: &tls,
+        haproxy_password_hash: &haproxy_hash,
+        root_password: root_password.new_hash.as_deref().map(|h| (h, today_days())),
+        existing_shadow: existing_shadow.as_deref(),
+        existing_haproxy_cfg: existing_haproxy.as_deref(),
     };
-    let salt = hex::decode(&salt_hex).unwrap_or_default();
-    let environment_sha256 = fingerprint(cfg, &salt)?;
+    let rendered = render::render(cfg, &inputs)?;
+    let shadow_kept = root_password.new_hash.is_none() && existing_shadow.is_some();
+    let listed = listed_files(&rendered.files, shadow_kept);
+    let status = Status {
+        format: STATUS_FORMAT,
+        config_fingerprint: config_fingerprint.clone(),
+        deployment: cfg.deployment().id().to_string(),
+        fingerprint_salt: salt.hex,
+        root_shadow_hash_sha256: root_password.shadow_hash_sha256,
+        files: listed,
+        supplied_ca_sha256: (tls.ca_origin == tls::CaOrigin::Supplied)
+            .then(|| sha256_hex(tls.ca_cert_pem.as_bytes())),
+    };
+    let files = files_to_write(root, rendered.files, &status)?;
+    let (changed, removed) = commit_differences(root, &files, &rendered.remove, &mut ops)?;
+    Ok(Report {
+        config_fingerprint,
+        changed,
+        removed,
+        recovery,
+        ca_cert_pem: tls.ca_cert_pem,
+        notes: root_password.note.into_iter().collect(),
+    })
+}
 
-    // TLS.
+/// The files the status record lists: every rendered one, and `/etc/shadow` also when it is
+/// kept as it is (then not rendered). SSH host keys are generated once, not listed.
+fn listed_files(rendered: &[RenderedFile], shadow_kept: bool) -> Vec<String> {
+    let mut listed: Vec<String> = rendered.iter().map(|f| f.path.clone()).collect();
+    if shadow_kept {
+        listed.push(render::SHADOW.into());
+    }
+    listed.sort();
+    listed
+}
+
+#[cfg(any(test, feature = "fault-injection"))]
+fn op_counter(opts: &ApplyOptions) -> OpCounter {
+    OpCounter::failing_after(opts.fault_after)
+}
+
+#[cfg(not(any(test, feature = "fault-injection")))]
+fn op_counter(_opts: &ApplyOptions) -> OpCounter {
+    OpCounter::new()
+}
+
+/// The salt of the secrets' fingerprints, as in the status record (hex) and as bytes.
+struct FingerprintSalt {
+    hex: String,
+    bytes: Vec<u8>,
+}
+
+impl FingerprintSalt {
+    /// The earlier run's salt, so the fingerprint stays stable; a new random one without a
+    /// usable earlier one.
+    fn kept_or_new(previous: Option<&Status>) -> Result<Self, ApplyError> {
+        let hex = match previous {
+            Some(s) if hex::decode(&s.fingerprint_salt).is_ok_and(|b| b.len() == 12) => {
+                s.fingerprint_salt.clone()
+            }
+            _ => {
+                let mut b = [0u8; 12];
+                openssl::rand::rand_bytes(&mut b).map_err(crypt::CryptError::from)?;
+                hex::encode(b)
+            }
+        };
+        let bytes = hex::decode(&hex).unwrap_or_default();
+        Ok(FingerprintSalt { hex, bytes })
+    }
+}
+
+/// The CA and server certificate to use: those on disk where still valid for `cfg`, except a
+/// CA an earlier environment supplied and `cfg` no longer does.
+fn resolve_tls(
+    cfg: &ValidatedConfig,
+    root: &Path,
+    previous: Option<&Status>,
+) -> Result<TlsMaterial, ApplyError> {
     let mut existing_tls = ExistingTls {
         ca_cert_pem: read_opt(root, render::CA_CERT)?,
         ca_key_pem: read_opt(root, render::CA_KEY)?,
         server_cert_pem: read_opt(root, render::SERVER_CERT)?,
         server_key_pem: read_opt(root, render::SERVER_KEY)?,
     };
-    if cfg.ca().is_none() && was_supplied_ca(previous.as_ref(), &existing_tls) {
+    if cfg.ca().is_none() && was_supplied_ca(previous, &existing_tls) {
         // The environment is the source of truth: a CA it no longer supplies is not kept.
         existing_tls.ca_cert_pem = None;
         existing_tls.ca_key_pem = None;
     }
-    let tls: TlsMaterial = tls::resolve(cfg, &existing_tls)?;
-    let supplied_ca_sha256 =
-        (tls.ca_origin == tls::CaOrigin::Supplied).then(|| sha256_hex(tls.ca_cert_pem.as_bytes()));
+    Ok(tls::resolve(cfg, &existing_tls)?)
+}
 
-    // The Data Plane API user's hash: kept while it still matches the password.
-    let existing_haproxy = read_opt(root, render::HAPROXY_CFG)?;
-    let haproxy_hash = match existing_haproxy
-        .as_deref()
-        .and_then(|t| render::userlist_hash(t, cfg.haproxy_user()))
-    {
-        Some(h) if h.starts_with("$6$") && crypt::verify(cfg.haproxy_password().expose(), &h) => h,
-        _ => crypt::sha512_crypt(cfg.haproxy_password().expose())?,
-    };
+/// The Data Plane API user's hash: the one in haproxy.cfg while it still matches the password
+/// (so an unchanged environment rewrites nothing), else a new one.
+fn dataplane_password_hash(
+    cfg: &ValidatedConfig,
+    existing_haproxy_cfg: Option<&str>,
+) -> Result<String, ApplyError> {
+    match existing_haproxy_cfg.and_then(|t| render::userlist_hash(t, cfg.haproxy_user())) {
+        Some(h) if h.starts_with("$6$") && crypt::verify(cfg.haproxy_password().expose(), &h) => {
+            Ok(h)
+        }
+        _ => Ok(crypt::sha512_crypt(cfg.haproxy_password().expose())?),
+    }
+}
 
-    // Root's password is the initial one: set when first boot never set it, or when it is
-    // still the one first boot set and the environment now gives another; a password
-    // changed in the OS since is left alone.
-    let existing_shadow = read_opt(root, "etc/shadow")?;
-    let current_root_hash = existing_shadow
-        .as_deref()
-        .and_then(render::shadow_root_hash)
-        .map(str::to_string);
-    let ours = match (&previous, &current_root_hash) {
+/// What to do with root's password.
+struct RootPassword {
+    /// The hash to write to /etc/shadow, if any.
+    new_hash: Option<String>,
+    /// For the status record: SHA-256 of the root hash first boot last wrote.
+    shadow_hash_sha256: Option<String>,
+    /// For the console, when the password is left alone although the environment differs.
+    note: Option<String>,
+}
+
+/// Root's password is the initial one: set when first boot never set it, or when it is still
+/// the one first boot set and the environment now gives another; a password changed in the OS
+/// since is left alone.
+fn root_password(
+    cfg: &ValidatedConfig,
+    previous: Option<&Status>,
+    existing_shadow: Option<&str>,
+) -> Result<RootPassword, ApplyError> {
+    let current_hash = existing_shadow.and_then(render::shadow_root_hash);
+    let ours = match (previous, current_hash) {
         (None, _) => true,
         (Some(st), Some(cur)) => {
             st.root_shadow_hash_sha256.as_deref() == Some(&sha256_hex(cur.as_bytes()))
         }
         (Some(st), None) => st.root_shadow_hash_sha256.is_none(),
     };
-    let already_set = current_root_hash
-        .as_deref()
-        .is_some_and(|h| crypt::verify(cfg.root_password().expose(), h));
-    let new_root_hash = if ours && !already_set {
+    let already_set = current_hash.is_some_and(|h| crypt::verify(cfg.root_password().expose(), h));
+    let mut note = None;
+    let new_hash = if ours && !already_set {
         Some(crypt::sha512_crypt(cfg.root_password().expose())?)
     } else {
         if !ours && !already_set {
-            notes.push(
+            note = Some(
                 "root password: changed in the OS since first boot set it; left as it is".into(),
             );
         }
         None
     };
-    let root_shadow_hash_sha256 = match (&new_root_hash, &current_root_hash) {
+    let shadow_hash_sha256 = match (&new_hash, current_hash) {
         (Some(h), _) => Some(sha256_hex(h.as_bytes())),
         (None, Some(cur)) if ours => Some(sha256_hex(cur.as_bytes())),
-        _ => previous
-            .as_ref()
-            .and_then(|p| p.root_shadow_hash_sha256.clone()),
+        _ => previous.and_then(|p| p.root_shadow_hash_sha256.clone()),
     };
+    Ok(RootPassword {
+        new_hash,
+        shadow_hash_sha256,
+        note,
+    })
+}
 
-    let day = today_days();
-    let inputs = Inputs {
-        tls: &tls,
-        haproxy_password_hash: &haproxy_hash,
-        root_password: new_root_hash.as_deref().map(|h| (h, day)),
-        existing_shadow: existing_shadow.as_deref(),
-        existing_haproxy_cfg: existing_haproxy.as_deref(),
-    };
-    let rendered = render::render(cfg, &inputs)?;
-    let mut files = rendered.files;
-    // The status lists the configuration's files; SSH host keys are generated once, not listed.
-    let mut listed: Vec<String> = files.iter().map(|f| f.path.clone()).collect();
+/// Everything the run may write: the rendered files, SSH host keys still missing, the status
+/// record, and secret files whose mode is narrowed.
+fn files_to_write(
+    root: &Path,
+    mut files: Vec<RenderedFile>,
+    status: &Status,
+) -> Result<Vec<RenderedFile>, ApplyError> {
+    // Generated once and not listed in the status (see `listed_files`).
     files.extend(sshkeys::missing_host_keys(root).map_err(ApplyError::SshKeys)?);
-    if new_root_hash.is_none() && existing_shadow.is_some() {
-        listed.push("etc/shadow".into());
-    }
-    listed.sort();
-    let status = Status {
-        format: 1,
-        environment_sha256: environment_sha256.clone(),
-        deployment: cfg.deployment().id().to_string(),
-        fingerprint_salt: salt_hex,
-        root_shadow_hash_sha256,
-        files: listed,
-        supplied_ca_sha256,
-    };
-    let status_text = serde_json::to_string_pretty(&status)
+    let status_text = serde_json::to_string_pretty(status)
         .map(|mut s| {
             s.push('\n');
             s
@@ -365,17 +455,27 @@ pub fn apply(
     files.push(RenderedFile::text(STATUS, status_text, 0o600));
     let narrowed = narrow_modes(root, &mut files)?;
     files.extend(narrowed);
+    Ok(files)
+}
 
+/// Commits, in one transaction, the files whose content or mode differ and the removal of
+/// those of `remove` that exist; returns what changed and, of that, what was removed.
+fn commit_differences(
+    root: &Path,
+    files: &[RenderedFile],
+    remove: &[String],
+    ops: &mut OpCounter,
+) -> Result<(Vec<String>, Vec<String>), ApplyError> {
     let mut changes = Vec::new();
     let mut changed = Vec::new();
-    for f in &files {
+    for f in files {
         if !unchanged(&root.join(&f.path), &f.contents, f.mode) {
             changed.push(f.path.clone());
             changes.push(txn::Change::Write(f));
         }
     }
     let mut removed = Vec::new();
-    for r in &rendered.remove {
+    for r in remove {
         if root.join(r).symlink_metadata().is_ok() {
             changed.push(r.clone());
             removed.push(r.clone());
@@ -383,16 +483,9 @@ pub fn apply(
         }
     }
     if !changes.is_empty() {
-        txn::commit(root, &changes, &mut io)?;
+        txn::commit(root, &changes, ops)?;
     }
-    Ok(Report {
-        environment_sha256,
-        changed,
-        removed,
-        recovery,
-        ca_cert_pem: tls.ca_cert_pem,
-        notes,
-    })
+    Ok((changed, removed))
 }
 
 #[cfg(test)]

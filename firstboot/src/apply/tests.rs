@@ -93,7 +93,7 @@ fn first_apply_writes_everything_and_a_rerun_changes_nothing() {
 
     let r2 = apply(&cfg, &opts(dir.path())).unwrap();
     assert!(r2.changed.is_empty(), "{:?}", r2.changed);
-    assert_eq!(r2.environment_sha256, r1.environment_sha256);
+    assert_eq!(r2.config_fingerprint, r1.config_fingerprint);
     assert_eq!(snapshot(dir.path()), s);
 }
 
@@ -194,6 +194,38 @@ fn root_password_from_the_environment_follows_while_first_boot_owns_it() {
     ));
 }
 
+/// The status record names the fingerprint `config_fingerprint` (format 2); a record an
+/// earlier version wrote (format 1, `environment_sha256`) is still read: its salt is kept, so
+/// the fingerprint is the same, and only the record itself is rewritten.
+#[test]
+fn a_format_1_status_record_is_read_and_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let cfg = fixtures::default_static();
+    let first = apply(&cfg, &opts(dir.path())).unwrap();
+    let path = dir.path().join(STATUS);
+    let written: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    assert_eq!(written["format"], 2, "{written}");
+    assert_eq!(
+        written["config_fingerprint"].as_str(),
+        Some(first.config_fingerprint.as_str()),
+        "{written}"
+    );
+    assert!(written.get("environment_sha256").is_none(), "{written}");
+
+    let mut old = written.clone();
+    let object = old.as_object_mut().unwrap();
+    let fingerprint = object.remove("config_fingerprint").unwrap();
+    object.insert("environment_sha256".into(), fingerprint);
+    object.insert("format".into(), 1.into());
+    fs::write(&path, serde_json::to_vec_pretty(&old).unwrap()).unwrap();
+    let again = apply(&cfg, &opts(dir.path())).unwrap();
+    assert_eq!(again.config_fingerprint, first.config_fingerprint);
+    assert_eq!(again.changed, vec![STATUS.to_string()]);
+    let rewritten: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    assert_eq!(rewritten, written);
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     for (rel, (data, mode)) in snapshot(from) {
         let p = to.join(&rel);
@@ -241,8 +273,7 @@ fn crash_at_every_point_leaves_old_or_new_and_converges() {
             Err(ApplyError::Txn(TxnError::InjectedFault(_))) => {}
             Err(e) => panic!("unexpected error at {n}: {e}"),
         }
-        let mut io = Io::new(None);
-        txn::recover(dir.path(), &mut io).unwrap();
+        txn::recover(dir.path(), &mut OpCounter::new()).unwrap();
         let after = snapshot(dir.path());
         if after == old {
             saw_old = true;
@@ -297,7 +328,7 @@ fn crash_during_the_first_run_leaves_nothing_or_everything() {
             on_recovery: |_| {},
         };
         let done = apply(&cfg, &o).is_ok();
-        txn::recover(dir.path(), &mut Io::new(None)).unwrap();
+        txn::recover(dir.path(), &mut OpCounter::new()).unwrap();
         let s = snapshot(dir.path());
         match read_status(dir.path()) {
             Some(st) => {
@@ -327,7 +358,7 @@ fn crash_during_the_first_run_leaves_nothing_or_everything() {
             "crash at {n}: no convergence: {:?}",
             again.changed
         );
-        assert_eq!(r.environment_sha256, again.environment_sha256);
+        assert_eq!(r.config_fingerprint, again.config_fingerprint);
         if done {
             break;
         }

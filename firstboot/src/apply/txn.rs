@@ -19,8 +19,8 @@
 //! staged files (none provably complete) are deleted, the journal removed, and the run goes on
 //! to write every file whose content differs, which repairs a half-done transaction.
 //!
-//! Every file operation goes through [`Io`], which can inject a fault after N operations: the
-//! crash tests walk N over every point of a transaction.
+//! Every file operation goes through [`OpCounter`]; in builds for the crash tests it can inject
+//! a fault after N operations, and the crash tests walk N over every point of a transaction.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -57,6 +57,8 @@ pub enum TxnError {
         #[source]
         source: io::Error,
     },
+    /// Only in builds for the crash tests (see [`OpCounter`]).
+    #[cfg(any(test, feature = "fault-injection"))]
     #[error("fault injected after {0} file operations")]
     InjectedFault(u64),
     #[error("the transaction journal {} is unreadable: {detail}", path.display())]
@@ -65,17 +67,29 @@ pub enum TxnError {
     OutsideManagedDirs { path: String, detail: String },
 }
 
-/// Counts file operations; fails the one after `fault_after`.
-pub struct Io {
-    fault_after: Option<u64>,
+/// Runs the transaction's file operations one by one, naming each in its error, and counts
+/// them. In builds for the crash tests (`cfg(test)` or the `fault-injection` feature) it can
+/// fail the operation after the first N, as a crash there would; other builds have no such
+/// hook.
+#[derive(Debug, Default)]
+pub struct OpCounter {
     done: u64,
+    #[cfg(any(test, feature = "fault-injection"))]
+    fail_after: Option<u64>,
 }
 
-impl Io {
-    pub fn new(fault_after: Option<u64>) -> Self {
-        Io {
-            fault_after,
+impl OpCounter {
+    /// A counter that never injects a fault.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A counter that fails the operation after the first `fail_after` (none when `None`).
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn failing_after(fail_after: Option<u64>) -> Self {
+        OpCounter {
             done: 0,
+            fail_after,
         }
     }
 
@@ -84,13 +98,14 @@ impl Io {
         self.done
     }
 
-    fn op<T>(
+    fn run<T>(
         &mut self,
         op: &'static str,
         path: &Path,
         f: impl FnOnce() -> io::Result<T>,
     ) -> Result<T, TxnError> {
-        if self.fault_after.is_some_and(|n| self.done >= n) {
+        #[cfg(any(test, feature = "fault-injection"))]
+        if self.fail_after.is_some_and(|n| self.done >= n) {
             return Err(TxnError::InjectedFault(self.done));
         }
         self.done += 1;
@@ -131,20 +146,20 @@ fn parent_of(rel: &str) -> &str {
     rel.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
 }
 
-fn fsync_dir(io: &mut Io, dir: &Path) -> Result<(), TxnError> {
-    io.op("fsync directory", dir, || File::open(dir)?.sync_all())
+fn fsync_dir(ops: &mut OpCounter, dir: &Path) -> Result<(), TxnError> {
+    ops.run("fsync directory", dir, || File::open(dir)?.sync_all())
 }
 
 /// Writes `contents` to `path` (created with `mode`, owned like `owner_of` if that exists)
 /// and fsyncs it.
 fn write_file(
-    io: &mut Io,
+    ops: &mut OpCounter,
     path: &Path,
     contents: &[u8],
     mode: u32,
     owner_of: &Path,
 ) -> Result<(), TxnError> {
-    let mut file = io.op("create", path, || {
+    let mut file = ops.run("create", path, || {
         OpenOptions::new()
             .write(true)
             .create(true)
@@ -152,23 +167,21 @@ fn write_file(
             .mode(mode)
             .open(path)
     })?;
-    io.op("write", path, || file.write_all(contents))?;
+    ops.run("write", path, || file.write_all(contents))?;
     // The umask may have narrowed the mode given at creation; set it exactly.
-    io.op("chmod", path, || {
+    ops.run("chmod", path, || {
         file.set_permissions(fs::Permissions::from_mode(mode))
     })?;
     if let Ok(meta) = fs::metadata(owner_of) {
-        io.op("chown", path, || {
+        ops.run("chown", path, || {
             std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()))
         })?;
     }
-    io.op("fsync", path, || file.sync_all())
+    ops.run("fsync", path, || file.sync_all())
 }
 
 /// Runs one transaction: stage, commit (journal), rename, clean up.
-pub fn commit(root: &Path, changes: &[Change<'_>], io: &mut Io) -> Result<(), TxnError> {
-    let mut entries = Vec::new();
-    let mut dirs = BTreeSet::new();
+pub fn commit(root: &Path, changes: &[Change<'_>], ops: &mut OpCounter) -> Result<(), TxnError> {
     for change in changes {
         let target = match change {
             Change::Write(f) => &f.path,
@@ -179,16 +192,27 @@ pub fn commit(root: &Path, changes: &[Change<'_>], io: &mut Io) -> Result<(), Tx
             detail,
         })?;
     }
+    let journal = stage(root, changes, ops)?;
+    write_journal(root, &journal, ops)?;
+    // Committed: from here on, a crash is completed by `recover`.
+    finish(root, &journal, ops)
+}
+
+/// Step 1: writes every new file next to its target and fsyncs them and their directories;
+/// returns the journal of the renames and removals to do.
+fn stage(root: &Path, changes: &[Change<'_>], ops: &mut OpCounter) -> Result<Journal, TxnError> {
+    let mut entries = Vec::new();
+    let mut dirs = BTreeSet::new();
     for change in changes {
         match change {
             Change::Write(f) => {
                 let dir = root.join(parent_of(&f.path));
                 if !dir.is_dir() {
-                    io.op("create directory", &dir, || fs::create_dir_all(&dir))?;
+                    ops.run("create directory", &dir, || fs::create_dir_all(&dir))?;
                 }
                 let staged = staged_name(&f.path);
                 write_file(
-                    io,
+                    ops,
                     &root.join(&staged),
                     &f.contents,
                     f.mode,
@@ -209,52 +233,56 @@ pub fn commit(root: &Path, changes: &[Change<'_>], io: &mut Io) -> Result<(), Tx
         }
     }
     for d in &dirs {
-        fsync_dir(io, &root.join(d))?;
+        fsync_dir(ops, &root.join(d))?;
     }
+    Ok(Journal { entries })
+}
+
+/// Step 2, the commit point: the journal is written to a temporary, fsynced and renamed into
+/// place.
+fn write_journal(root: &Path, journal: &Journal, ops: &mut OpCounter) -> Result<(), TxnError> {
     let state = root.join(STATE_DIR);
     if !state.is_dir() {
-        io.op("create directory", &state, || fs::create_dir_all(&state))?;
+        ops.run("create directory", &state, || fs::create_dir_all(&state))?;
     }
-    let journal = Journal { entries };
-    let text = serde_json::to_vec_pretty(&journal).map_err(|e| TxnError::Journal {
+    let text = serde_json::to_vec_pretty(journal).map_err(|e| TxnError::Journal {
         path: root.join(JOURNAL),
         detail: e.to_string(),
     })?;
     let tmp = root.join(staged_name(JOURNAL));
-    write_file(io, &tmp, &text, 0o600, &tmp)?;
+    write_file(ops, &tmp, &text, 0o600, &tmp)?;
     let jpath = root.join(JOURNAL);
-    io.op("rename", &jpath, || fs::rename(&tmp, &jpath))?;
-    fsync_dir(io, &state)?;
-    // Committed: from here on, a crash is completed by `recover`.
-    finish(root, &journal, io)
+    ops.run("rename", &jpath, || fs::rename(&tmp, &jpath))?;
+    fsync_dir(ops, &state)
 }
 
-fn finish(root: &Path, journal: &Journal, io: &mut Io) -> Result<(), TxnError> {
+/// Steps 3 and 4: renames and removes what the journal says, then removes the journal.
+fn finish(root: &Path, journal: &Journal, ops: &mut OpCounter) -> Result<(), TxnError> {
     let mut dirs = BTreeSet::new();
     for e in &journal.entries {
         match e {
             Entry::Rename { staged, target } => {
                 let (s, t) = (root.join(staged), root.join(target));
                 if s.exists() {
-                    io.op("rename", &t, || fs::rename(&s, &t))?;
+                    ops.run("rename", &t, || fs::rename(&s, &t))?;
                 }
                 dirs.insert(parent_of(target).to_string());
             }
             Entry::Remove { target } => {
                 let t = root.join(target);
                 if t.symlink_metadata().is_ok() {
-                    io.op("remove", &t, || fs::remove_file(&t))?;
+                    ops.run("remove", &t, || fs::remove_file(&t))?;
                 }
                 dirs.insert(parent_of(target).to_string());
             }
         }
     }
     for d in &dirs {
-        fsync_dir(io, &root.join(d))?;
+        fsync_dir(ops, &root.join(d))?;
     }
     let jpath = root.join(JOURNAL);
-    io.op("remove", &jpath, || fs::remove_file(&jpath))?;
-    fsync_dir(io, &root.join(STATE_DIR))
+    ops.run("remove", &jpath, || fs::remove_file(&jpath))?;
+    fsync_dir(ops, &root.join(STATE_DIR))
 }
 
 /// Is `rel` a plain file name in one of [`MANAGED_DIRS`], whose directory resolves inside
@@ -308,24 +336,24 @@ pub enum Recovery {
 }
 
 /// Completes or rolls back an interrupted transaction (see the module documentation).
-pub fn recover(root: &Path, io: &mut Io) -> Result<Recovery, TxnError> {
+pub fn recover(root: &Path, ops: &mut OpCounter) -> Result<Recovery, TxnError> {
     let jpath = root.join(JOURNAL);
     if jpath.symlink_metadata().is_ok() {
-        let text = io.op("read", &jpath, || fs::read(&jpath))?;
+        let text = ops.run("read", &jpath, || fs::read(&jpath))?;
         match parse_journal(root, &text) {
             Ok(journal) => {
-                finish(root, &journal, io)?;
+                finish(root, &journal, ops)?;
                 return Ok(Recovery::RolledForward);
             }
             Err(why) => {
-                delete_staged(root, io)?;
-                io.op("remove", &jpath, || fs::remove_file(&jpath))?;
-                fsync_dir(io, &root.join(STATE_DIR))?;
+                delete_staged(root, ops)?;
+                ops.run("remove", &jpath, || fs::remove_file(&jpath))?;
+                fsync_dir(ops, &root.join(STATE_DIR))?;
                 return Ok(Recovery::DamagedJournal(why));
             }
         }
     }
-    Ok(if delete_staged(root, io)? {
+    Ok(if delete_staged(root, ops)? {
         Recovery::RolledBack
     } else {
         Recovery::Clean
@@ -333,7 +361,7 @@ pub fn recover(root: &Path, io: &mut Io) -> Result<Recovery, TxnError> {
 }
 
 /// Deletes every staged file in the managed directories; were there any?
-fn delete_staged(root: &Path, io: &mut Io) -> Result<bool, TxnError> {
+fn delete_staged(root: &Path, ops: &mut OpCounter) -> Result<bool, TxnError> {
     let mut found = false;
     for d in MANAGED_DIRS {
         let dir = root.join(d);
@@ -349,7 +377,7 @@ fn delete_staged(root: &Path, io: &mut Io) -> Result<bool, TxnError> {
         }
         for p in stray {
             found = true;
-            io.op("remove", &p, || fs::remove_file(&p))?;
+            ops.run("remove", &p, || fs::remove_file(&p))?;
         }
     }
     Ok(found)
