@@ -26,50 +26,24 @@ pub enum PropertyType {
     Real64,
 }
 
+crate::names::named_enum!(PropertyType, "type", {
+    String => "string",
+    Boolean => "boolean",
+    Int => "int",
+    Real => "real",
+    Uint8 => "uint8",
+    Sint8 => "sint8",
+    Uint16 => "uint16",
+    Sint16 => "sint16",
+    Uint32 => "uint32",
+    Sint32 => "sint32",
+    Uint64 => "uint64",
+    Sint64 => "sint64",
+    Real32 => "real32",
+    Real64 => "real64",
+});
+
 impl PropertyType {
-    /// Every type, in the order error messages list them.
-    pub const ALL: [PropertyType; 14] = [
-        PropertyType::String,
-        PropertyType::Boolean,
-        PropertyType::Int,
-        PropertyType::Real,
-        PropertyType::Uint8,
-        PropertyType::Sint8,
-        PropertyType::Uint16,
-        PropertyType::Sint16,
-        PropertyType::Uint32,
-        PropertyType::Sint32,
-        PropertyType::Uint64,
-        PropertyType::Sint64,
-        PropertyType::Real32,
-        PropertyType::Real64,
-    ];
-
-    /// The `ovf:type` spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PropertyType::String => "string",
-            PropertyType::Boolean => "boolean",
-            PropertyType::Int => "int",
-            PropertyType::Real => "real",
-            PropertyType::Uint8 => "uint8",
-            PropertyType::Sint8 => "sint8",
-            PropertyType::Uint16 => "uint16",
-            PropertyType::Sint16 => "sint16",
-            PropertyType::Uint32 => "uint32",
-            PropertyType::Sint32 => "sint32",
-            PropertyType::Uint64 => "uint64",
-            PropertyType::Sint64 => "sint64",
-            PropertyType::Real32 => "real32",
-            PropertyType::Real64 => "real64",
-        }
-    }
-
-    /// Parses an `ovf:type` value.
-    pub fn parse(s: &str) -> Option<PropertyType> {
-        PropertyType::ALL.into_iter().find(|t| t.as_str() == s)
-    }
-
     /// The inclusive range of an integer type; `None` for the others.
     pub fn integer_range(self) -> Option<(i128, i128)> {
         Some(match self {
@@ -116,12 +90,6 @@ impl PropertyType {
             };
         }
         Ok(())
-    }
-}
-
-impl fmt::Display for PropertyType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -355,6 +355,7 @@ mod tests {
         round_trips::<DiskController>(DiskController::NAMES);
         round_trips::<NicAdapter>(NicAdapter::NAMES);
         round_trips::<Fill>(Fill::NAMES);
+        round_trips::<crate::PropertyType>(crate::PropertyType::NAMES);
         assert_eq!(DiskController::LsiLogicSas.as_str(), "lsilogicsas");
         assert_eq!("e1000e".parse(), Ok(NicAdapter::E1000e));
         assert_eq!("build_date".parse(), Ok(Fill::BuildDate));

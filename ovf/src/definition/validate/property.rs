@@ -60,12 +60,12 @@ impl Ctx<'_> {
         seen_keys: &mut SeenKeys,
     ) -> Result<PropertyDef, DefinitionError> {
         let full_key = self.property_key(&rp.key, class, seen_keys)?;
-        let Some(kind) = PropertyType::parse(rp.type_name.get_ref()) else {
+        let Ok(kind) = rp.type_name.get_ref().parse::<PropertyType>() else {
             return Err(DefinitionError::UnknownType {
                 at: self.at(rp.type_name.span()),
                 key: full_key,
                 found: rp.type_name.get_ref().clone(),
-                expected: PropertyType::ALL.map(PropertyType::as_str).join(", "),
+                expected: PropertyType::NAMES.join(", "),
             });
         };
         let qualifiers = match &rp.qualifiers {
