@@ -101,7 +101,7 @@ impl SparseExtent {
         let len = file_len(&file, path)?;
         let mut b = [0u8; 512];
         read_exact(&file, path, &mut b, 0, "header")?;
-        let mut header = SparseHeader::parse(&b).map_err(|e| bad(path, e))?;
+        let mut header = SparseHeader::parse(&b).map_err(|e| bad(path, e.to_string()))?;
         check_readable(&header, path, "")?;
         if header.gd_offset == GD_AT_END {
             // Stream-optimized: the footer near the end holds the real grain directory offset.
@@ -324,11 +324,11 @@ impl SparseExtent {
 
 /// The header checks every reader depends on, as an unsupported or corrupt error.
 fn check_readable(header: &SparseHeader, path: &Path, prefix: &str) -> Result<(), ImageError> {
-    header.check_readable().map_err(|(unsup, d)| {
-        if unsup {
-            unsupported(path, format!("{prefix}{d}"))
+    header.check_readable().map_err(|e| {
+        if e.is_unsupported() {
+            unsupported(path, format!("{prefix}{e}"))
         } else {
-            bad(path, format!("{prefix}{d}"))
+            bad(path, format!("{prefix}{e}"))
         }
     })
 }
