@@ -138,37 +138,7 @@ fn check_disks(package: &Package, envelope: &Envelope, findings: &mut Findings) 
             );
         }
         let label = format!("disk `{}`", disk.disk_id);
-        let capacity = match (
-            disk.capacity.trim().parse::<u64>(),
-            unit_bytes(disk.capacity_allocation_units.as_deref()),
-        ) {
-            (Ok(c), Some(u)) => c.checked_mul(u),
-            (Err(_), _) if disk.capacity.contains("${") => None,
-            _ => {
-                findings.warn(
-                    Check::DiskCapacity,
-                    None,
-                    format!(
-                        "{label}: capacity `{}` with units `{}` is not a number of bytes this \
-                         tool understands",
-                        disk.capacity,
-                        disk.capacity_allocation_units.as_deref().unwrap_or("byte")
-                    ),
-                );
-                None
-            }
-        };
-        if capacity == Some(0) {
-            findings.error(
-                Check::DiskCapacity,
-                None,
-                format!(
-                    "{label}: capacity 0 (`ovf:capacity=\"{}\"`): a disk of no bytes holds \
-                     nothing to boot; the capacity must be the disk's size",
-                    disk.capacity
-                ),
-            );
-        }
+        let capacity = declared_capacity(disk, &label, findings);
         let Some(file_ref) = &disk.file_ref else {
             continue; // a blank disk created at deployment
         };
@@ -198,51 +168,99 @@ fn check_disks(package: &Package, envelope: &Envelope, findings: &mut Findings) 
         }
         let is_vmdk = disk.format.as_deref().is_some_and(|f| f.contains("vmdk"))
             || file.href.ends_with(".vmdk");
-        if !is_vmdk {
-            continue;
+        if is_vmdk {
+            check_vmdk(package, disk, &file.href, &label, capacity, findings);
         }
-        let mut head = [0u8; 512];
-        let n = package.read_at(&file.href, 0, &mut head).unwrap_or(0);
-        let header = SparseHeader::parse(&head[..n]);
-        let header = match header {
-            Ok(h) => h,
-            Err(e) => {
-                findings.error(
-                    Check::VmdkHeader,
-                    Some(&file.href),
-                    format!("{label}: not a sparse (streamOptimized) VMDK: {e}"),
-                );
-                continue;
-            }
-        };
-        let vmdk_bytes = header.capacity.saturating_mul(512);
-        if header.capacity == 0 && capacity != Some(0) {
+    }
+}
+
+/// The disk's capacity in bytes, when it is a number this tool understands; a capacity of 0
+/// is an error.
+fn declared_capacity(disk: &ovf::Disk, label: &str, findings: &mut Findings) -> Option<u64> {
+    let capacity = match (
+        disk.capacity.trim().parse::<u64>(),
+        unit_bytes(disk.capacity_allocation_units.as_deref()),
+    ) {
+        (Ok(c), Some(u)) => c.checked_mul(u),
+        (Err(_), _) if disk.capacity.contains("${") => None,
+        _ => {
+            findings.warn(
+                Check::DiskCapacity,
+                None,
+                format!(
+                    "{label}: capacity `{}` with units `{}` is not a number of bytes this \
+                     tool understands",
+                    disk.capacity,
+                    disk.capacity_allocation_units.as_deref().unwrap_or("byte")
+                ),
+            );
+            None
+        }
+    };
+    if capacity == Some(0) {
+        findings.error(
+            Check::DiskCapacity,
+            None,
+            format!(
+                "{label}: capacity 0 (`ovf:capacity=\"{}\"`): a disk of no bytes holds \
+                 nothing to boot; the capacity must be the disk's size",
+                disk.capacity
+            ),
+        );
+    }
+    capacity
+}
+
+/// A VMDK disk file `href`: a sparse header whose capacity is the descriptor's `capacity`
+/// (bytes); one the descriptor declares streamOptimized is checked further.
+fn check_vmdk(
+    package: &Package,
+    disk: &ovf::Disk,
+    href: &str,
+    label: &str,
+    capacity: Option<u64>,
+    findings: &mut Findings,
+) {
+    let mut head = [0u8; 512];
+    let n = package.read_at(href, 0, &mut head).unwrap_or(0);
+    let header = match SparseHeader::parse(&head[..n]) {
+        Ok(h) => h,
+        Err(e) => {
+            findings.error(
+                Check::VmdkHeader,
+                Some(href),
+                format!("{label}: not a sparse (streamOptimized) VMDK: {e}"),
+            );
+            return;
+        }
+    };
+    let vmdk_bytes = header.capacity.saturating_mul(512);
+    if header.capacity == 0 && capacity != Some(0) {
+        findings.error(
+            Check::DiskCapacity,
+            Some(href),
+            format!("{label}: the VMDK header says capacity 0: the disk holds nothing"),
+        );
+    }
+    if let Some(capacity) = capacity {
+        if capacity != vmdk_bytes {
             findings.error(
                 Check::DiskCapacity,
-                Some(&file.href),
-                format!("{label}: the VMDK header says capacity 0: the disk holds nothing"),
+                Some(href),
+                format!(
+                    "{label}: the descriptor's capacity is {capacity} bytes but the VMDK \
+                     header says {vmdk_bytes} bytes ({} sectors)",
+                    header.capacity
+                ),
             );
         }
-        if let Some(capacity) = capacity {
-            if capacity != vmdk_bytes {
-                findings.error(
-                    Check::DiskCapacity,
-                    Some(&file.href),
-                    format!(
-                        "{label}: the descriptor's capacity is {capacity} bytes but the VMDK \
-                         header says {vmdk_bytes} bytes ({} sectors)",
-                        header.capacity
-                    ),
-                );
-            }
-        }
-        let stream = disk
-            .format
-            .as_deref()
-            .is_some_and(|f| f.ends_with("#streamOptimized"));
-        if stream {
-            check_stream_descriptor(package, &file.href, &header, findings);
-        }
+    }
+    let stream = disk
+        .format
+        .as_deref()
+        .is_some_and(|f| f.ends_with("#streamOptimized"));
+    if stream {
+        check_stream_descriptor(package, href, &header, findings);
     }
 }
 
