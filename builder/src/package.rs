@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use image::DiskSource;
-use image::vmdk::{AdapterType, VmdkOptions};
-use ovf::{BuildFacts, Definition, DiskFacts};
+use image::AdapterType;
+use image::vmdk::VmdkOptions;
+use ovf::{BuildFacts, Definition, DiskController, DiskFacts};
 
 use crate::atomic::{CancellableWriter, Cancelled, Interrupt, Outputs, scratch_file};
 use crate::manifest::{Algorithm, HashingWriter, Manifest};
@@ -122,10 +123,6 @@ pub enum BuildError {
     )]
     EmptyDisk { path: PathBuf, format: String },
     #[error(
-        "the definition's disk controller needs ddb.adapterType `{0}`, which the VMDK writer does not know"
-    )]
-    AdapterType(String),
-    #[error(
         "{}",
         about_disk("cannot convert to a streamOptimized VMDK the disk", path, source)
     )]
@@ -151,6 +148,18 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
     move |source| BuildError::Io { what, source }
 }
 
+/// The `ddb.adapterType` of a disk on `controller`. The VMDK format knows only `ide`,
+/// `buslogic`, `lsilogic` and `legacyESX`; VMware writes `lsilogic` for disks on PVSCSI and
+/// LSI Logic SAS controllers too.
+pub fn vmdk_adapter_type(controller: DiskController) -> AdapterType {
+    match controller {
+        DiskController::BusLogic => AdapterType::BusLogic,
+        DiskController::Pvscsi | DiskController::LsiLogic | DiskController::LsiLogicSas => {
+            AdapterType::LsiLogic
+        }
+    }
+}
+
 /// The default output name: `<id>-v<version>`.
 pub fn default_name(definition: &Definition, version: Option<&str>) -> String {
     let version = version.unwrap_or(&definition.product().version);
@@ -172,10 +181,7 @@ pub fn build(request: &BuildRequest<'_>) -> Result<BuildReport, BuildError> {
     if member_header(&format!("{name}.cert"), 0, 0).is_err() {
         return Err(BuildError::BadName(name));
     }
-    let adapter: AdapterType = definition
-        .vmdk_adapter_type()
-        .parse()
-        .map_err(|_| BuildError::AdapterType(definition.vmdk_adapter_type().to_string()))?;
+    let adapter = vmdk_adapter_type(definition.hardware().disk_controller);
     let disk_name = definition.default_disk_file_name();
     let build_date = rfc3339(request.source_date_epoch);
 
@@ -453,5 +459,21 @@ mod tests {
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn every_controller_has_a_vmdk_adapter_type() {
+        use super::{AdapterType, DiskController, vmdk_adapter_type};
+        assert_eq!(
+            vmdk_adapter_type(DiskController::BusLogic),
+            AdapterType::BusLogic
+        );
+        for scsi in [
+            DiskController::Pvscsi,
+            DiskController::LsiLogic,
+            DiskController::LsiLogicSas,
+        ] {
+            assert_eq!(vmdk_adapter_type(scsi), AdapterType::LsiLogic);
+        }
     }
 }

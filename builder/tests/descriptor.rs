@@ -461,7 +461,10 @@ fn hardware_matches_the_cloud_kernel_and_vsphere_rules() {
     );
     // The VMDK must say lsilogic for a disk on PVSCSI.
     let def = builder::appliance::definition::builtin_definition().unwrap();
-    assert_eq!(def.vmdk_adapter_type(), "lsilogic");
+    assert_eq!(
+        builder::package::vmdk_adapter_type(def.hardware().disk_controller),
+        image::AdapterType::LsiLogic
+    );
 
     // Strict DMTF validation must pass: no VMware storage sections, nothing unknown.
     assert!(env.unknown_sections.is_empty() && vs.unknown_sections.is_empty());

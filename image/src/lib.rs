@@ -29,7 +29,8 @@
 //! struct VmdkOptions { adapter_type: AdapterType, hw_version: u32, tools_version: u32,
 //!                      file_name: String, level: i32, threads: usize }
 //!     // Default: lsilogic, 4, 2147483647, "disk.vmdk", DEFAULT_LEVEL, 0 (= all cores)
-//! enum AdapterType { Ide, BusLogic, LsiLogic, LsiSas1068, Pvscsi }  // FromStr, as_str()
+//! enum AdapterType { Ide, BusLogic, LsiLogic, LegacyEsx }  // ddb.adapterType; FromStr, as_str()
+//!     // also image::AdapterType
 //! struct VmdkReport { capacity_bytes, populated_bytes, output_bytes, grains }  // all u64
 //!     // capacity_bytes -> ovf:capacity, populated_bytes -> ovf:populatedSize,
 //!     // output_bytes -> ovf:size
@@ -37,6 +38,11 @@
 //! image::vmdk::inspect(reader: impl Read) -> Result<VmdkInfo, ImageError>
 //!     // reads a stream-optimized VMDK sequentially (a tar member works) and checks every
 //!     // grain, table, the footer and the end-of-stream marker
+//! image::vmdk::check_stream(reader: impl Read) -> Result<VmdkInfo, StreamError>
+//!     // the same, with a typed error naming the sector / LBA of the damage
+//! image::vmdk::check_stream_quick(&SparseHeader, size, read_at) -> Vec<StreamFinding>
+//!     // header flags, footer and end-of-stream marker, embedded createType: reads only the
+//!     // header, descriptor and last three sectors
 //! struct VmdkInfo { capacity_bytes, create_type: Option<String>, adapter_type: Option<String>,
 //!                   grains, populated_bytes, has_end_of_stream, has_grain_directory,
 //!                   stream_bytes, header, footer, descriptor, descriptor_text, .. }
@@ -59,6 +65,7 @@ use std::path::Path;
 
 pub use error::ImageError;
 pub use source::{DiskSource, Extent, read_all};
+pub use vmdk::AdapterType;
 
 /// An input format, as detected from the content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,7 +24,7 @@ fn header_descriptor_and_markers_are_as_vmware_writes_them() {
     let (_, sparse) = &disks[4]; // 64 MiB, data in two grain tables
     let out = dir.path().join("appliance-disk1.vmdk");
     let opts = VmdkOptions {
-        adapter_type: AdapterType::Pvscsi,
+        adapter_type: AdapterType::BusLogic,
         hw_version: 4,
         tools_version: 12352,
         file_name: "appliance-disk1.vmdk".into(),
@@ -64,7 +64,7 @@ fn header_descriptor_and_markers_are_as_vmware_writes_them() {
         "parentCID=ffffffff",
         "createType=\"streamOptimized\"",
         &format!("RW {capacity} SPARSE \"appliance-disk1.vmdk\""),
-        "ddb.adapterType = \"pvscsi\"",
+        "ddb.adapterType = \"buslogic\"",
         "ddb.virtualHWVersion = \"4\"",
         "ddb.toolsVersion = \"12352\"",
         "ddb.geometry.heads = \"255\"",
@@ -171,7 +171,7 @@ fn header_descriptor_and_markers_are_as_vmware_writes_them() {
     let info = image::vmdk::inspect(std::fs::File::open(&out).unwrap()).unwrap();
     assert!(info.has_end_of_stream && info.has_grain_directory);
     assert_eq!(info.capacity_bytes, 64 << 20);
-    assert_eq!(info.adapter_type.as_deref(), Some("pvscsi"));
+    assert_eq!(info.adapter_type.as_deref(), Some("buslogic"));
     assert_eq!(info.create_type.as_deref(), Some("streamOptimized"));
     assert_eq!(info.grains, report.grains);
     assert_eq!(info.populated_bytes, report.populated_bytes);

@@ -15,8 +15,8 @@
 //!   - NICs: [`Definition::nics`] / [`Definition::nics_in`]`("frontend")` ([`Nic`]: `name`,
 //!     `network`, `pci_slot`, `configurations`); [`Definition::deployment_options`],
 //!     [`Definition::default_deployment_option`], [`Definition::networks`].
-//!   - Hardware: [`Definition::hardware`]; [`Definition::vmdk_adapter_type`] is the
-//!     `ddb.adapterType` the VMDK must carry for the definition's disk controller.
+//!   - Hardware: [`Definition::hardware`]. The VMDK's `ddb.adapterType` for the disk
+//!     controller is the builder's business (`builder::package::vmdk_adapter_type`).
 //!   - Descriptor: [`Definition::to_envelope`]`(&`[`BuildFacts`]`)` → [`Envelope`];
 //!     [`BuildFacts`] holds [`DiskFacts`] (VMDK file name, file size, capacity, populated size;
 //!     all optional → placeholders) and provenance (version, build date, base image).

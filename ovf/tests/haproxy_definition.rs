@@ -17,7 +17,6 @@ fn haproxy_definition_parses_with_eula() {
     assert_eq!(def.hardware().cpus, 2);
     assert_eq!(def.hardware().memory_mib, 4096);
     assert_eq!(def.hardware().disk_controller, DiskController::Pvscsi);
-    assert_eq!(def.vmdk_adapter_type(), "lsilogic");
     assert_eq!(
         def.hardware().extra_config,
         vec![(

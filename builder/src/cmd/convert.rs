@@ -14,7 +14,7 @@ use crate::progress::Progress;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   ova-builder convert disk.raw haproxy-disk1.vmdk
-  ova-builder convert packer-output/disk.qcow2 out/disk.vmdk --adapter-type pvscsi
+  ova-builder convert packer-output/disk.qcow2 out/disk.vmdk --adapter-type buslogic
   ova-builder convert disk.vmdk out/disk.vmdk --json
 
 The input format (raw, qcow2, VMDK monolithicSparse / twoGbMaxExtentSparse / streamOptimized /
@@ -26,7 +26,8 @@ pub struct Args {
     /// Output stream-optimized VMDK.
     pub output: PathBuf,
     /// Controller the disk is attached to (ddb.adapterType): ide, buslogic, lsilogic,
-    /// lsisas1068, pvscsi. Must match the OVF descriptor.
+    /// legacyESX; a disk on a PVSCSI or LSI Logic SAS controller is lsilogic. Must match the
+    /// OVF descriptor.
     #[arg(long, default_value = "lsilogic")]
     pub adapter_type: String,
     /// ddb.virtualHWVersion written in the descriptor.

@@ -1,12 +1,13 @@
 //! The deep check of stream-optimized disks: every grain inflated (the deflate stream and its
 //! Adler-32 checked), every grain table and the directory checked against the grains, the
-//! footer and end-of-stream marker read — by `image::vmdk::inspect`, in one sequential pass.
+//! footer and end-of-stream marker read — by `image::vmdk::check_stream`, in one sequential
+//! pass.
 //! It catches damage that a recomputed manifest of an unsigned OVA would hide.
 
 use std::io::{BufReader, Read};
 
 use image::ImageError;
-use image::vmdk::header::{FLAG_COMPRESSED, FLAG_MARKERS, SparseHeader};
+use image::vmdk::StreamError;
 
 use super::package::Package;
 use super::{Check, Findings};
@@ -33,8 +34,7 @@ impl Read for FileReader<'_> {
 fn is_stream_optimized(package: &Package, name: &str) -> bool {
     let mut head = [0u8; 512];
     match package.read_at(name, 0, &mut head) {
-        Ok(512) => SparseHeader::parse(&head)
-            .is_ok_and(|h| h.flags & (FLAG_COMPRESSED | FLAG_MARKERS) != 0),
+        Ok(512) => image::vmdk::has_stream_flags(&head),
         _ => false,
     }
 }
@@ -57,12 +57,11 @@ pub(crate) fn check(
             offset: 0,
             stage,
         };
-        if let Err(e) = image::vmdk::inspect(BufReader::with_capacity(1 << 20, reader)) {
+        if let Err(e) = image::vmdk::check_stream(BufReader::with_capacity(1 << 20, reader)) {
             let detail = match e {
-                ImageError::Corrupt { detail, .. } | ImageError::Unsupported { detail, .. } => {
-                    detail
-                }
-                other => other.to_string(),
+                // As the reading error of any image: which stream, what the OS said.
+                StreamError::Io(_) => ImageError::from(e).to_string(),
+                damage => damage.to_string(),
             };
             findings.error(
                 Check::VmdkStream,

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use image::vmdk::StreamFinding;
 use image::vmdk::header::SparseHeader;
 use ovf::Envelope;
 
@@ -137,37 +138,7 @@ fn check_disks(package: &Package, envelope: &Envelope, findings: &mut Findings) 
             );
         }
         let label = format!("disk `{}`", disk.disk_id);
-        let capacity = match (
-            disk.capacity.trim().parse::<u64>(),
-            unit_bytes(disk.capacity_allocation_units.as_deref()),
-        ) {
-            (Ok(c), Some(u)) => c.checked_mul(u),
-            (Err(_), _) if disk.capacity.contains("${") => None,
-            _ => {
-                findings.warn(
-                    Check::DiskCapacity,
-                    None,
-                    format!(
-                        "{label}: capacity `{}` with units `{}` is not a number of bytes this \
-                         tool understands",
-                        disk.capacity,
-                        disk.capacity_allocation_units.as_deref().unwrap_or("byte")
-                    ),
-                );
-                None
-            }
-        };
-        if capacity == Some(0) {
-            findings.error(
-                Check::DiskCapacity,
-                None,
-                format!(
-                    "{label}: capacity 0 (`ovf:capacity=\"{}\"`): a disk of no bytes holds \
-                     nothing to boot; the capacity must be the disk's size",
-                    disk.capacity
-                ),
-            );
-        }
+        let capacity = declared_capacity(disk, &label, findings);
         let Some(file_ref) = &disk.file_ref else {
             continue; // a blank disk created at deployment
         };
@@ -197,142 +168,135 @@ fn check_disks(package: &Package, envelope: &Envelope, findings: &mut Findings) 
         }
         let is_vmdk = disk.format.as_deref().is_some_and(|f| f.contains("vmdk"))
             || file.href.ends_with(".vmdk");
-        if !is_vmdk {
-            continue;
-        }
-        let mut head = [0u8; 512];
-        let n = package.read_at(&file.href, 0, &mut head).unwrap_or(0);
-        let header = if n == 512 {
-            SparseHeader::parse(&head)
-        } else {
-            Err(format!("the file is only {n} bytes long"))
-        };
-        let header = match header {
-            Ok(h) => h,
-            Err(e) => {
-                findings.error(
-                    Check::VmdkHeader,
-                    Some(&file.href),
-                    format!("{label}: not a sparse (streamOptimized) VMDK: {e}"),
-                );
-                continue;
-            }
-        };
-        let vmdk_bytes = header.capacity.saturating_mul(512);
-        if header.capacity == 0 && capacity != Some(0) {
-            findings.error(
-                Check::DiskCapacity,
-                Some(&file.href),
-                format!("{label}: the VMDK header says capacity 0: the disk holds nothing"),
-            );
-        }
-        if let Some(capacity) = capacity {
-            if capacity != vmdk_bytes {
-                findings.error(
-                    Check::DiskCapacity,
-                    Some(&file.href),
-                    format!(
-                        "{label}: the descriptor's capacity is {capacity} bytes but the VMDK \
-                         header says {vmdk_bytes} bytes ({} sectors)",
-                        header.capacity
-                    ),
-                );
-            }
-        }
-        let stream = disk
-            .format
-            .as_deref()
-            .is_some_and(|f| f.ends_with("#streamOptimized"));
-        if stream {
-            check_stream_descriptor(package, &file.href, &header, findings);
+        if is_vmdk {
+            check_vmdk(package, disk, &file.href, &label, capacity, findings);
         }
     }
 }
 
-/// A disk declared streamOptimized must say so in its embedded descriptor and header.
+/// The disk's capacity in bytes, when it is a number this tool understands; a capacity of 0
+/// is an error.
+fn declared_capacity(disk: &ovf::Disk, label: &str, findings: &mut Findings) -> Option<u64> {
+    let capacity = match (
+        disk.capacity.trim().parse::<u64>(),
+        unit_bytes(disk.capacity_allocation_units.as_deref()),
+    ) {
+        (Ok(c), Some(u)) => c.checked_mul(u),
+        (Err(_), _) if disk.capacity.contains("${") => None,
+        _ => {
+            findings.warn(
+                Check::DiskCapacity,
+                None,
+                format!(
+                    "{label}: capacity `{}` with units `{}` is not a number of bytes this \
+                     tool understands",
+                    disk.capacity,
+                    disk.capacity_allocation_units.as_deref().unwrap_or("byte")
+                ),
+            );
+            None
+        }
+    };
+    if capacity == Some(0) {
+        findings.error(
+            Check::DiskCapacity,
+            None,
+            format!(
+                "{label}: capacity 0 (`ovf:capacity=\"{}\"`): a disk of no bytes holds \
+                 nothing to boot; the capacity must be the disk's size",
+                disk.capacity
+            ),
+        );
+    }
+    capacity
+}
+
+/// A VMDK disk file `href`: a sparse header whose capacity is the descriptor's `capacity`
+/// (bytes); one the descriptor declares streamOptimized is checked further.
+fn check_vmdk(
+    package: &Package,
+    disk: &ovf::Disk,
+    href: &str,
+    label: &str,
+    capacity: Option<u64>,
+    findings: &mut Findings,
+) {
+    let mut head = [0u8; 512];
+    let n = package.read_at(href, 0, &mut head).unwrap_or(0);
+    let header = match SparseHeader::parse(&head[..n]) {
+        Ok(h) => h,
+        Err(e) => {
+            findings.error(
+                Check::VmdkHeader,
+                Some(href),
+                format!("{label}: not a sparse (streamOptimized) VMDK: {e}"),
+            );
+            return;
+        }
+    };
+    let vmdk_bytes = header.capacity.saturating_mul(512);
+    if header.capacity == 0 && capacity != Some(0) {
+        findings.error(
+            Check::DiskCapacity,
+            Some(href),
+            format!("{label}: the VMDK header says capacity 0: the disk holds nothing"),
+        );
+    }
+    if let Some(capacity) = capacity {
+        if capacity != vmdk_bytes {
+            findings.error(
+                Check::DiskCapacity,
+                Some(href),
+                format!(
+                    "{label}: the descriptor's capacity is {capacity} bytes but the VMDK \
+                     header says {vmdk_bytes} bytes ({} sectors)",
+                    header.capacity
+                ),
+            );
+        }
+    }
+    let stream = disk
+        .format
+        .as_deref()
+        .is_some_and(|f| f.ends_with("#streamOptimized"));
+    if stream {
+        check_stream_descriptor(package, href, &header, findings);
+    }
+}
+
+/// A disk declared streamOptimized must say so in its header and embedded descriptor, and end
+/// as VMware's streams do (footer marker, footer, end-of-stream marker): qemu-img's streams
+/// lack that end, and vSphere content libraries reject such disks, so a release must not ship
+/// one. Cheap for any disk size: `image` reads the header, descriptor and last three sectors.
 fn check_stream_descriptor(
     package: &Package,
     href: &str,
     header: &SparseHeader,
     findings: &mut Findings,
 ) {
-    const FLAGS: u32 = image::vmdk::header::FLAG_COMPRESSED | image::vmdk::header::FLAG_MARKERS;
-    if header.flags & FLAGS != FLAGS {
-        findings.error(
-            Check::VmdkHeader,
-            Some(href),
-            format!(
-                "the descriptor declares a streamOptimized disk but the header flags {:#x} lack \
-                 compressed grains with markers (0x30000)",
-                header.flags
-            ),
-        );
-        return;
-    }
-    check_stream_end(package, href, findings);
-    let size = header.descriptor_size.saturating_mul(512).min(1 << 20) as usize;
-    if header.descriptor_offset == 0 || size == 0 {
-        return;
-    }
-    let mut buf = vec![0u8; size];
-    let Ok(n) = package.read_at(href, header.descriptor_offset.saturating_mul(512), &mut buf)
-    else {
-        return;
-    };
-    let text = String::from_utf8_lossy(&buf[..n]);
-    let text = text.trim_end_matches('\0');
-    match image::vmdk::descriptor::parse(text) {
-        Ok(d) if d.create_type.as_deref() == Some("streamOptimized") => {}
-        Ok(d) => findings.error(
-            Check::VmdkHeader,
-            Some(href),
-            format!(
-                "the embedded VMDK descriptor says createType=\"{}\"; the OVF declares \
-                 streamOptimized",
-                d.create_type.as_deref().unwrap_or("")
-            ),
-        ),
-        Err(e) => findings.error(
-            Check::VmdkHeader,
-            Some(href),
-            format!("the embedded VMDK descriptor does not parse: {e}"),
-        ),
-    }
-}
-
-/// A streamOptimized VMDK as VMware writes it ends with a footer marker, the footer (a copy of
-/// the header that holds the grain directory's offset) and the end-of-stream marker (an all-zero
-/// sector). qemu-img's streams lack them, and vSphere content libraries reject such disks, so a
-/// release must not ship one. Only the last three sectors are read: cheap for any disk size.
-fn check_stream_end(package: &Package, href: &str, findings: &mut Findings) {
-    use image::vmdk::header::{MARKER_FOOTER, SECTOR, SparseHeader};
     let size = package.size(href).unwrap_or(0);
-    let mut tail = [0u8; 3 * SECTOR as usize];
-    let complete = size >= tail.len() as u64
-        && package
-            .read_at(href, size - tail.len() as u64, &mut tail)
-            .is_ok_and(|n| n == tail.len());
-    let (marker, rest) = tail.split_at(SECTOR as usize);
-    let (footer, eos) = rest.split_at(SECTOR as usize);
-    let marker_type = u32::from_le_bytes([marker[12], marker[13], marker[14], marker[15]]);
-    let problem = if !complete {
-        Some("it is too short to end with a footer and an end-of-stream marker")
-    } else if eos.iter().any(|&b| b != 0) {
-        Some("its last sector is not the end-of-stream marker (an all-zero sector)")
-    } else if marker_type != MARKER_FOOTER || !SparseHeader::has_magic(footer) {
-        Some("it does not end with a footer marker and footer before the end-of-stream marker")
-    } else {
-        None
-    };
-    if let Some(problem) = problem {
-        findings.error(
-            Check::VmdkHeader,
-            Some(href),
-            format!(
-                "streamOptimized VMDK {href}: {problem}; vSphere content libraries reject such \
+    let mut read_at = |offset: u64, buf: &mut [u8]| package.read_at(href, offset, buf);
+    for finding in image::vmdk::check_stream_quick(header, size, &mut read_at) {
+        let message = match &finding {
+            StreamFinding::NotStreamOptimized { flags } => format!(
+                "the descriptor declares a streamOptimized disk but the header flags {flags:#x} \
+                 lack compressed grains with markers (0x30000)"
+            ),
+            StreamFinding::TooShortForEnd
+            | StreamFinding::NoEndOfStream { .. }
+            | StreamFinding::NoFooter { .. } => format!(
+                "streamOptimized VMDK {href}: {finding}; vSphere content libraries reject such \
                  disks (qemu-img writes them): convert it with `ova-builder convert`"
             ),
-        );
+            StreamFinding::CreateType(found) => format!(
+                "the embedded VMDK descriptor says createType=\"{found}\"; the OVF declares \
+                 streamOptimized"
+            ),
+            StreamFinding::Descriptor(e) => {
+                format!("the embedded VMDK descriptor does not parse: {e}")
+            }
+        };
+        findings.error(Check::VmdkHeader, Some(href), message);
     }
 }
 

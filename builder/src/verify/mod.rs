@@ -292,39 +292,7 @@ fn check_package(
     report.manifest = manifest_name.clone();
     report.certificate = cert_name.clone();
 
-    // The descriptor.
-    let envelope = match package.read_small(&ovf_name) {
-        Ok(bytes) => match std::str::from_utf8(&bytes) {
-            Ok(text) => match ovf::read(text) {
-                Ok(envelope) => Some(envelope),
-                Err(e) => {
-                    findings.error(
-                        Check::Descriptor,
-                        Some(&ovf_name),
-                        format!("the descriptor does not parse: {e}"),
-                    );
-                    None
-                }
-            },
-            Err(e) => {
-                findings.error(
-                    Check::Descriptor,
-                    Some(&ovf_name),
-                    format!("the descriptor is not UTF-8 ({e})"),
-                );
-                None
-            }
-        },
-        Err(e) => {
-            findings.error(
-                Check::Descriptor,
-                Some(&ovf_name),
-                format!("cannot read the descriptor: {e}"),
-            );
-            None
-        }
-    };
-
+    let envelope = read_descriptor(package, &ovf_name, findings);
     if let Some(envelope) = &envelope {
         if package.kind() == PackageKind::Ova {
             members::check_order(
@@ -339,23 +307,9 @@ fn check_package(
         descriptor::check(package, &ovf_name, envelope, findings);
     }
 
-    // The manifest and the signature.
-    let manifest = manifest_name.as_deref().and_then(|mf| {
-        let bytes = match package.read_small(mf) {
-            Ok(b) => b,
-            Err(e) => {
-                findings.error(Check::ManifestSyntax, Some(mf), format!("cannot read: {e}"));
-                return None;
-            }
-        };
-        match Manifest::parse(&bytes) {
-            Ok(m) => Some((mf.to_string(), bytes, m)),
-            Err(e) => {
-                findings.error(Check::ManifestSyntax, Some(mf), e.to_string());
-                None
-            }
-        }
-    });
+    let manifest = manifest_name
+        .as_deref()
+        .and_then(|mf| read_manifest(package, mf, findings));
     if manifest_name.is_none() {
         findings.warn(
             Check::NoManifest,
@@ -364,34 +318,69 @@ fn check_package(
              cannot check it)",
         );
     }
-    let special: BTreeSet<&str> = [manifest_name.as_deref(), cert_name.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
-    let content: Vec<String> = package
-        .content_names(&ovf_name, envelope.as_ref())
-        .into_iter()
-        .filter(|n| !special.contains(n.as_str()))
-        .collect();
+    let special = [manifest_name.as_deref(), cert_name.as_deref()];
+    let content = content_files(package, &ovf_name, envelope.as_ref(), special);
     if options.deep {
         self::deep::check(package, &content, findings, progress);
     }
-
-    if let Some((mf, _, manifest)) = &manifest {
-        check_manifest(package, mf, manifest, &content, report, findings, progress);
-    } else {
-        for name in &content {
-            report.files.push(FileReport {
-                name: name.clone(),
-                size: package.size(name).unwrap_or(0),
-                digest: None,
-                digest_ok: None,
-            });
+    match &manifest {
+        Some((mf, _, manifest)) => {
+            check_manifest(package, mf, manifest, &content, report, findings, progress)
         }
+        None => list_unhashed(package, &content, report),
     }
 
-    let signer = cert_name.as_deref().and_then(|cert| match &manifest {
-        None if manifest_name.is_none() => {
+    let manifest_state = match &manifest {
+        Some((mf, bytes, _)) => ManifestState::Read(mf, bytes),
+        None if manifest_name.is_none() => ManifestState::Absent,
+        None => ManifestState::Unreadable,
+    };
+    let signer = cert_name
+        .as_deref()
+        .and_then(|cert| check_certificate(package, cert, manifest_state, report, findings));
+    signer::check(
+        &options.pins,
+        signer.as_ref(),
+        cert_name.as_deref(),
+        findings,
+    );
+}
+
+/// The package files the descriptor's content is in: all but the manifest and certificate.
+fn content_files(
+    package: &Package,
+    ovf_name: &str,
+    envelope: Option<&ovf::Envelope>,
+    special: [Option<&str>; 2],
+) -> Vec<String> {
+    let special: BTreeSet<&str> = special.into_iter().flatten().collect();
+    package
+        .content_names(ovf_name, envelope)
+        .into_iter()
+        .filter(|n| !special.contains(n.as_str()))
+        .collect()
+}
+
+/// The manifest a signature covers, as far as it could be read.
+#[derive(Clone, Copy)]
+enum ManifestState<'a> {
+    Absent,
+    /// Present but unreadable or malformed (reported already).
+    Unreadable,
+    /// Its name and bytes.
+    Read(&'a str, &'a [u8]),
+}
+
+/// The certificate `cert` and the signature over the manifest.
+fn check_certificate(
+    package: &Package,
+    cert: &str,
+    manifest: ManifestState<'_>,
+    report: &mut Report,
+    findings: &mut Findings,
+) -> Option<CertFile> {
+    match manifest {
+        ManifestState::Absent => {
             findings.error(
                 Check::SignatureMalformed,
                 Some(cert),
@@ -400,15 +389,66 @@ fn check_package(
             );
             None
         }
-        None => None, // the manifest problem is reported already
-        Some((mf, bytes, _)) => check_signature(package, cert, mf, bytes, report, findings),
-    });
-    signer::check(
-        &options.pins,
-        signer.as_ref(),
-        cert_name.as_deref(),
-        findings,
-    );
+        ManifestState::Unreadable => None,
+        ManifestState::Read(mf, bytes) => {
+            check_signature(package, cert, mf, bytes, report, findings)
+        }
+    }
+}
+
+/// The descriptor, parsed; `None` (and a finding) when it cannot be read or parsed.
+fn read_descriptor(
+    package: &Package,
+    ovf_name: &str,
+    findings: &mut Findings,
+) -> Option<ovf::Envelope> {
+    let problem = match package.read_small(ovf_name) {
+        Ok(bytes) => match std::str::from_utf8(&bytes) {
+            Ok(text) => match ovf::read(text) {
+                Ok(envelope) => return Some(envelope),
+                Err(e) => format!("the descriptor does not parse: {e}"),
+            },
+            Err(e) => format!("the descriptor is not UTF-8 ({e})"),
+        },
+        Err(e) => format!("cannot read the descriptor: {e}"),
+    };
+    findings.error(Check::Descriptor, Some(ovf_name), problem);
+    None
+}
+
+/// The manifest `mf`: (name, bytes, parsed); `None` (and a finding) when it cannot be read
+/// or parsed.
+fn read_manifest(
+    package: &Package,
+    mf: &str,
+    findings: &mut Findings,
+) -> Option<(String, Vec<u8>, Manifest)> {
+    let bytes = match package.read_small(mf) {
+        Ok(b) => b,
+        Err(e) => {
+            findings.error(Check::ManifestSyntax, Some(mf), format!("cannot read: {e}"));
+            return None;
+        }
+    };
+    match Manifest::parse(&bytes) {
+        Ok(m) => Some((mf.to_string(), bytes, m)),
+        Err(e) => {
+            findings.error(Check::ManifestSyntax, Some(mf), e.to_string());
+            None
+        }
+    }
+}
+
+/// Without a manifest the files are reported with their sizes only.
+fn list_unhashed(package: &Package, content: &[String], report: &mut Report) {
+    for name in content {
+        report.files.push(FileReport {
+            name: name.clone(),
+            size: package.size(name).unwrap_or(0),
+            digest: None,
+            digest_ok: None,
+        });
+    }
 }
 
 /// Checks `FILE.sha256` (sha256sum format, as `build` writes it) when it exists.

@@ -102,9 +102,21 @@ pub fn vmdk_descriptor(data: &[u8]) {
     });
 }
 
-/// The sequential stream-optimized validator used by `ova-builder verify`.
+/// The stream-optimized checks used by `ova-builder verify`: the sequential validator and the
+/// quick look at the header, embedded descriptor and last three sectors.
 pub fn vmdk_inspect(data: &[u8]) {
     let _ = image::vmdk::inspect(data);
+    if let Ok(header) = image::vmdk::header::SparseHeader::parse(data) {
+        let mut read_at = |offset: u64, buf: &mut [u8]| {
+            let start = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(data.len());
+            let n = buf.len().min(data.len() - start);
+            buf[..n].copy_from_slice(&data[start..start + n]);
+            Ok(n)
+        };
+        let _ = image::vmdk::check_stream_quick(&header, data.len() as u64, &mut read_at);
+    }
 }
 
 /// The qcow2 reader (imago + our header/L1 checks); the input gets a valid magic.

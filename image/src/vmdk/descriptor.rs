@@ -1,6 +1,9 @@
 //! The VMDK text descriptor ("# Disk DescriptorFile"): parsing what VMware, Packer and qemu-img
 //! write, and rendering the one our stream-optimized writer embeds.
 
+use super::adapter::AdapterType;
+use super::writer::VmdkOptions;
+
 /// Access mode of an extent line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -146,6 +149,65 @@ fn parse_extent(line: &str, access: Access, number: usize) -> Result<ExtentLine,
     })
 }
 
+/// Geometry VMware uses for the adapter: (cylinders, heads, sectors).
+pub fn geometry(adapter: AdapterType, capacity_sectors: u64) -> (u64, u64, u64) {
+    let (heads, sectors, max_cyl) = match adapter {
+        AdapterType::Ide => (16, 63, 16383),
+        _ => (255, 63, 65535),
+    };
+    let cyl = capacity_sectors.div_ceil(heads * sectors).min(max_cyl);
+    (cyl, heads, sectors)
+}
+
+fn sanitize_file_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .collect();
+    if clean.trim().is_empty() {
+        "disk.vmdk".into()
+    } else {
+        clean
+    }
+}
+
+/// Renders the descriptor embedded in a stream-optimized VMDK.
+pub fn render_descriptor(
+    capacity_sectors: u64,
+    cid: u32,
+    long_cid: &str,
+    opts: &VmdkOptions,
+) -> String {
+    let (c, h, s) = geometry(opts.adapter_type, capacity_sectors);
+    format!(
+        "# Disk DescriptorFile\n\
+         version=1\n\
+         encoding=\"UTF-8\"\n\
+         CID={cid:08x}\n\
+         parentCID=ffffffff\n\
+         createType=\"streamOptimized\"\n\
+         \n\
+         # Extent description\n\
+         RW {capacity_sectors} SPARSE \"{name}\"\n\
+         \n\
+         # The Disk Data Base\n\
+         #DDB\n\
+         \n\
+         ddb.adapterType = \"{adapter}\"\n\
+         ddb.geometry.cylinders = \"{c}\"\n\
+         ddb.geometry.heads = \"{h}\"\n\
+         ddb.geometry.sectors = \"{s}\"\n\
+         ddb.longContentID = \"{long_cid}\"\n\
+         ddb.toolsInstallType = \"4\"\n\
+         ddb.toolsVersion = \"{tools}\"\n\
+         ddb.virtualHWVersion = \"{hw}\"\n",
+        name = sanitize_file_name(&opts.file_name),
+        adapter = opts.adapter_type,
+        tools = opts.tools_version,
+        hw = opts.hw_version,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +234,12 @@ mod tests {
         assert!(e.starts_with("line 3"), "{e}");
         let e = parse("RW 12x SPARSE \"a\"").unwrap_err();
         assert!(e.contains("not a number"), "{e}");
+    }
+
+    #[test]
+    fn geometry_matches_vmware() {
+        assert_eq!(geometry(AdapterType::LsiLogic, 20971520), (1306, 255, 63));
+        assert_eq!(geometry(AdapterType::Ide, 20971520), (16383, 16, 63));
+        assert_eq!(geometry(AdapterType::BusLogic, 1 << 40), (65535, 255, 63));
     }
 }

@@ -54,16 +54,61 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(a)
 }
 
+/// What is wrong with a sparse extent header (or the footer that repeats it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderError {
+    #[error("the file is only {0} bytes long")]
+    TooShort(usize),
+    #[error("no KDMV magic at the start of the header")]
+    NoMagic,
+    #[error("the newline-detection bytes are damaged (file transferred in text mode?)")]
+    DamagedNewline,
+    #[error("header version {0} (expected 1, 2 or 3)")]
+    Version(u32),
+    /// The flags outside the known ones.
+    #[error("unknown header flags {0:#x}")]
+    UnknownFlags(u32),
+    /// Grain size in sectors.
+    #[error("grain size {0} sectors (expected a power of two up to 2048)")]
+    GrainSize(u64),
+    #[error("{0} grain table entries per table")]
+    GtesPerGt(u32),
+    #[error("compression algorithm {0} (only 1, deflate, exists)")]
+    CompressAlgorithm(u16),
+    #[error("compressed grains without markers")]
+    CompressedWithoutMarkers,
+    /// Capacity in sectors.
+    #[error("capacity of {0} sectors is beyond any VMDK")]
+    Capacity(u64),
+}
+
+impl HeaderError {
+    /// Whether the header is valid but uses a variant this crate does not read (rather
+    /// than being damaged).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(
+            self,
+            HeaderError::Version(_)
+                | HeaderError::UnknownFlags(_)
+                | HeaderError::CompressAlgorithm(_)
+                | HeaderError::CompressedWithoutMarkers
+        )
+    }
+}
+
 impl SparseHeader {
     /// Whether `b` starts with the sparse extent magic.
     pub fn has_magic(b: &[u8]) -> bool {
         b.len() >= 4 && u32_at(b, 0) == MAGIC
     }
 
-    /// Decodes and checks a header; the error text says which field is wrong.
-    pub fn parse(b: &[u8; 512]) -> Result<Self, String> {
+    /// Decodes and checks the header at the start of `b` (512 bytes are needed).
+    pub fn parse(b: &[u8]) -> Result<Self, HeaderError> {
+        if b.len() < 512 {
+            return Err(HeaderError::TooShort(b.len()));
+        }
         if u32_at(b, 0) != MAGIC {
-            return Err("no KDMV magic at the start of the header".into());
+            return Err(HeaderError::NoMagic);
         }
         let h = SparseHeader {
             version: u32_at(b, 4),
@@ -80,63 +125,42 @@ impl SparseHeader {
             compress_algorithm: u16::from_le_bytes([b[77], b[78]]),
         };
         if h.flags & FLAG_VALID_NEWLINE != 0 && &b[73..77] != b"\n \r\n" {
-            return Err(
-                "the newline-detection bytes are damaged (file transferred in text mode?)".into(),
-            );
+            return Err(HeaderError::DamagedNewline);
         }
         Ok(h)
     }
 
-    /// Checks the fields a reader depends on; returns a description of the first problem.
-    pub fn check_readable(&self) -> Result<(), (bool, String)> {
-        // (true, ..) = unsupported variant; (false, ..) = corrupt
+    /// Whether the header has both flags of a stream-optimized extent: compressed grains
+    /// with markers.
+    pub fn is_stream_optimized(&self) -> bool {
+        self.flags & (FLAG_COMPRESSED | FLAG_MARKERS) == FLAG_COMPRESSED | FLAG_MARKERS
+    }
+
+    /// Checks the fields a reader depends on; returns the first problem.
+    pub fn check_readable(&self) -> Result<(), HeaderError> {
         if !(1..=3).contains(&self.version) {
-            return Err((
-                true,
-                format!("header version {} (expected 1, 2 or 3)", self.version),
-            ));
+            return Err(HeaderError::Version(self.version));
         }
         if self.flags & !KNOWN_FLAGS != 0 {
-            return Err((
-                true,
-                format!("unknown header flags {:#x}", self.flags & !KNOWN_FLAGS),
-            ));
+            return Err(HeaderError::UnknownFlags(self.flags & !KNOWN_FLAGS));
         }
         if self.grain_size == 0 || !self.grain_size.is_power_of_two() || self.grain_size > 2048 {
-            return Err((
-                false,
-                format!(
-                    "grain size {} sectors (expected a power of two up to 2048)",
-                    self.grain_size
-                ),
-            ));
+            return Err(HeaderError::GrainSize(self.grain_size));
         }
         if !self.num_gtes_per_gt.is_power_of_two() || !(128..=4096).contains(&self.num_gtes_per_gt)
         {
-            return Err((
-                false,
-                format!("{} grain table entries per table", self.num_gtes_per_gt),
-            ));
+            return Err(HeaderError::GtesPerGt(self.num_gtes_per_gt));
         }
         if self.flags & FLAG_COMPRESSED != 0 {
             if self.compress_algorithm != COMPRESS_DEFLATE {
-                return Err((
-                    true,
-                    format!(
-                        "compression algorithm {} (only 1, deflate, exists)",
-                        self.compress_algorithm
-                    ),
-                ));
+                return Err(HeaderError::CompressAlgorithm(self.compress_algorithm));
             }
             if self.flags & FLAG_MARKERS == 0 {
-                return Err((true, "compressed grains without markers".into()));
+                return Err(HeaderError::CompressedWithoutMarkers);
             }
         }
         if self.capacity > (1 << 40) {
-            return Err((
-                false,
-                format!("capacity of {} sectors is beyond any VMDK", self.capacity),
-            ));
+            return Err(HeaderError::Capacity(self.capacity));
         }
         Ok(())
     }
@@ -176,6 +200,12 @@ pub enum Marker {
     Meta { num_sectors: u64, kind: u32 },
 }
 
+/// The type field of a metadata marker sector (`b` holds at least 16 bytes).
+pub fn marker_type(b: &[u8]) -> u32 {
+    u32_at(b, 12)
+}
+
+/// Decodes a marker sector (`b` holds at least 16 bytes).
 pub fn parse_marker(b: &[u8]) -> Marker {
     let val = u64_at(b, 0);
     let size = u32_at(b, 8);
@@ -184,7 +214,7 @@ pub fn parse_marker(b: &[u8]) -> Marker {
     } else {
         Marker::Meta {
             num_sectors: val,
-            kind: u32_at(b, 12),
+            kind: marker_type(b),
         }
     }
 }
@@ -193,9 +223,8 @@ pub fn parse_marker(b: &[u8]) -> Marker {
 mod tests {
     use super::*;
 
-    #[test]
-    fn header_round_trips() {
-        let h = SparseHeader {
+    fn stream_header() -> SparseHeader {
+        SparseHeader {
             version: 3,
             flags: 0x30001,
             capacity: 12345,
@@ -208,7 +237,12 @@ mod tests {
             overhead: 128,
             unclean_shutdown: false,
             compress_algorithm: 1,
-        };
+        }
+    }
+
+    #[test]
+    fn header_round_trips() {
+        let h = stream_header();
         let b = h.to_bytes();
         assert_eq!(&b[0..4], b"KDMV");
         assert_eq!(SparseHeader::parse(&b).unwrap(), h);
@@ -233,6 +267,92 @@ mod tests {
         }
         .to_bytes();
         b[75] = b'\n';
-        assert!(SparseHeader::parse(&b).unwrap_err().contains("newline"));
+        let e = SparseHeader::parse(&b).unwrap_err();
+        assert_eq!(e, HeaderError::DamagedNewline);
+        assert!(e.to_string().contains("newline"));
+    }
+
+    #[test]
+    fn unreadable_fields_are_typed() {
+        let good = SparseHeader::parse(&stream_header().to_bytes()).unwrap();
+        let cases = [
+            (
+                SparseHeader {
+                    version: 4,
+                    ..good.clone()
+                },
+                HeaderError::Version(4),
+                true,
+            ),
+            (
+                SparseHeader {
+                    flags: 0x30001 | 1 << 5,
+                    ..good.clone()
+                },
+                HeaderError::UnknownFlags(1 << 5),
+                true,
+            ),
+            (
+                SparseHeader {
+                    grain_size: 3,
+                    ..good.clone()
+                },
+                HeaderError::GrainSize(3),
+                false,
+            ),
+            (
+                SparseHeader {
+                    num_gtes_per_gt: 64,
+                    ..good.clone()
+                },
+                HeaderError::GtesPerGt(64),
+                false,
+            ),
+            (
+                SparseHeader {
+                    compress_algorithm: 2,
+                    ..good.clone()
+                },
+                HeaderError::CompressAlgorithm(2),
+                true,
+            ),
+            (
+                SparseHeader {
+                    flags: 0x10001,
+                    ..good.clone()
+                },
+                HeaderError::CompressedWithoutMarkers,
+                true,
+            ),
+            (
+                SparseHeader {
+                    capacity: (1 << 40) + 1,
+                    ..good.clone()
+                },
+                HeaderError::Capacity((1 << 40) + 1),
+                false,
+            ),
+        ];
+        for (header, error, unsupported) in cases {
+            let e = header.check_readable().unwrap_err();
+            assert_eq!(e, error);
+            assert_eq!(e.is_unsupported(), unsupported, "{e}");
+        }
+        assert_eq!(
+            SparseHeader::parse(&[0u8; 100]).unwrap_err(),
+            HeaderError::TooShort(100)
+        );
+        assert_eq!(
+            SparseHeader::parse(&[0u8; 512]).unwrap_err(),
+            HeaderError::NoMagic
+        );
+        assert!(good.is_stream_optimized());
+        assert!(
+            !SparseHeader {
+                flags: 0x20001,
+                ..good
+            }
+            .is_stream_optimized()
+        );
     }
 }

@@ -6,16 +6,22 @@
 //! none writes stream-optimized ones; the format is small and documented by VMware
 //! ("Virtual Disk Format 5.0").
 
+mod adapter;
+mod check;
 pub mod descriptor;
 pub mod header;
 mod inspect;
+mod layout;
+mod pipeline;
 mod reader;
 mod writer;
 
-pub use inspect::{VmdkInfo, inspect};
+pub use adapter::AdapterType;
+pub use check::{StreamFinding, check_stream_quick, has_stream_flags};
+pub use descriptor::{geometry, render_descriptor};
+pub use inspect::{StreamError, VmdkInfo, check_stream, inspect};
 pub use reader::VmdkSource;
 
 pub use writer::{
-    AdapterType, DEFAULT_LEVEL, GRAIN_SECTORS, GTES_PER_GT, VmdkOptions, VmdkReport, geometry,
-    render_descriptor, write_stream_optimized,
+    DEFAULT_LEVEL, GRAIN_SECTORS, GTES_PER_GT, VmdkOptions, VmdkReport, write_stream_optimized,
 };

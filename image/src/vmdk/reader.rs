@@ -96,98 +96,27 @@ fn file_len(file: &File, path: &Path) -> Result<u64, ImageError> {
         .len())
 }
 
+/// The grain tables of a sparse extent, by grain directory entry (`None`: no table, or one
+/// that maps nothing).
+type GrainTables = Vec<Option<Box<[u32]>>>;
+
 impl SparseExtent {
     fn open(file: File, path: &Path) -> Result<(Self, SparseHeader), ImageError> {
         let len = file_len(&file, path)?;
-        let mut b = [0u8; 512];
-        read_exact(&file, path, &mut b, 0, "header")?;
-        let mut header = SparseHeader::parse(&b).map_err(|e| bad(path, e))?;
-        check_readable(&header, path, "")?;
-        if header.gd_offset == GD_AT_END {
-            // Stream-optimized: the footer near the end holds the real grain directory offset.
-            let footer = find_footer(&file, path, len)?;
-            if footer.capacity != header.capacity || footer.grain_size != header.grain_size {
-                return Err(bad(
-                    path,
-                    "the footer disagrees with the header on capacity or grain size",
-                ));
-            }
-            header.gd_offset = footer.gd_offset;
-            header.num_gtes_per_gt = footer.num_gtes_per_gt;
-            // The footer's values replace the header's: check them the same way.
-            check_readable(&header, path, "footer: ")?;
-        }
+        let header = read_sparse_header(&file, path, len)?;
+        let tables = read_grain_tables(&file, path, len, &header)?;
         let grain_bytes = header.grain_size * SECTOR;
-        let capacity_bytes = header.capacity * SECTOR;
-        let per_gt = u64::from(header.num_gtes_per_gt);
-        let num_grains = header.capacity.div_ceil(header.grain_size);
-        let num_gts = num_grains.div_ceil(per_gt);
-        let gd_bytes = num_gts * 4;
-        let gd_at = header.gd_offset.checked_mul(SECTOR).filter(|o| *o > 0);
-        let Some(gd_at) = gd_at.filter(|o| o.saturating_add(gd_bytes) <= len) else {
-            return Err(bad(
-                path,
-                format!(
-                    "the grain directory ({num_gts} entries at sector {}) lies outside the {len}-byte file",
-                    header.gd_offset
-                ),
-            ));
-        };
-        let mut gd = vec![0u8; gd_bytes as usize];
-        read_exact(&file, path, &mut gd, gd_at, "grain directory")?;
-        let mut tables = Vec::with_capacity(num_gts as usize);
-        // Every allocated grain needs at least a sector of the file; more means the tables
-        // alias each other (a decompression bomb), not a real disk.
-        let max_grains = len / SECTOR;
-        let mut allocated = 0u64;
-        let zeroed_gte = header.flags & FLAG_ZEROED_GTE != 0;
-        let mut gt_raw = vec![0u8; (per_gt * 4) as usize];
-        for (i, e) in gd.chunks_exact(4).enumerate() {
-            let gt_sector = u64::from(u32::from_le_bytes([e[0], e[1], e[2], e[3]]));
-            if gt_sector == 0 {
-                tables.push(None);
-                continue;
-            }
-            let at = gt_sector * SECTOR;
-            if at.saturating_add(per_gt * 4) > len {
-                return Err(bad(
-                    path,
-                    format!(
-                        "grain table {i} at sector {gt_sector} lies outside the {len}-byte file"
-                    ),
-                ));
-            }
-            read_exact(&file, path, &mut gt_raw, at, "grain table")?;
-            let entries: Box<[u32]> = gt_raw
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            allocated += entries
-                .iter()
-                .filter(|e| **e > 1 || (**e == 1 && !zeroed_gte))
-                .count() as u64;
-            if allocated > max_grains {
-                return Err(bad(
-                    path,
-                    format!(
-                        "the grain tables allocate more grains than the {len}-byte file can hold (tables overlap?)"
-                    ),
-                ));
-            }
-            tables.push(entries.iter().any(|e| *e != 0).then_some(entries));
-        }
-        let compressed = header.flags & FLAG_COMPRESSED != 0;
         Ok((
             SparseExtent {
                 file,
                 path: path.to_path_buf(),
                 file_len: len,
                 grain_bytes,
-                capacity_bytes,
-                compressed,
-                zeroed_gte,
+                capacity_bytes: header.capacity * SECTOR,
+                compressed: header.flags & FLAG_COMPRESSED != 0,
+                zeroed_gte: header.flags & FLAG_ZEROED_GTE != 0,
                 tables,
-                per_gt,
+                per_gt: u64::from(header.num_gtes_per_gt),
                 cache_grain: None,
                 cache: vec![0; grain_bytes as usize],
                 compressed_buf: Vec::new(),
@@ -322,13 +251,102 @@ impl SparseExtent {
     }
 }
 
+/// The header of a sparse extent; for a stream-optimized one (`gdOffset = GD_AT_END`), with
+/// the grain directory offset and table size of its footer.
+fn read_sparse_header(file: &File, path: &Path, len: u64) -> Result<SparseHeader, ImageError> {
+    let mut b = [0u8; 512];
+    read_exact(file, path, &mut b, 0, "header")?;
+    let mut header = SparseHeader::parse(&b).map_err(|e| bad(path, e.to_string()))?;
+    check_readable(&header, path, "")?;
+    if header.gd_offset == GD_AT_END {
+        // Stream-optimized: the footer near the end holds the real grain directory offset.
+        let footer = find_footer(file, path, len)?;
+        if footer.capacity != header.capacity || footer.grain_size != header.grain_size {
+            return Err(bad(
+                path,
+                "the footer disagrees with the header on capacity or grain size",
+            ));
+        }
+        header.gd_offset = footer.gd_offset;
+        header.num_gtes_per_gt = footer.num_gtes_per_gt;
+        // The footer's values replace the header's: check them the same way.
+        check_readable(&header, path, "footer: ")?;
+    }
+    Ok(header)
+}
+
+/// The grain directory and every grain table it points at, each inside the file.
+fn read_grain_tables(
+    file: &File,
+    path: &Path,
+    len: u64,
+    header: &SparseHeader,
+) -> Result<GrainTables, ImageError> {
+    let per_gt = u64::from(header.num_gtes_per_gt);
+    let num_grains = header.capacity.div_ceil(header.grain_size);
+    let num_gts = num_grains.div_ceil(per_gt);
+    let gd_bytes = num_gts * 4;
+    let gd_at = header.gd_offset.checked_mul(SECTOR).filter(|o| *o > 0);
+    let Some(gd_at) = gd_at.filter(|o| o.saturating_add(gd_bytes) <= len) else {
+        return Err(bad(
+            path,
+            format!(
+                "the grain directory ({num_gts} entries at sector {}) lies outside the {len}-byte file",
+                header.gd_offset
+            ),
+        ));
+    };
+    let mut gd = vec![0u8; gd_bytes as usize];
+    read_exact(file, path, &mut gd, gd_at, "grain directory")?;
+    let mut tables = Vec::with_capacity(num_gts as usize);
+    // Every allocated grain needs at least a sector of the file; more means the tables
+    // alias each other (a decompression bomb), not a real disk.
+    let max_grains = len / SECTOR;
+    let mut allocated = 0u64;
+    let zeroed_gte = header.flags & FLAG_ZEROED_GTE != 0;
+    let mut gt_raw = vec![0u8; (per_gt * 4) as usize];
+    for (i, e) in gd.chunks_exact(4).enumerate() {
+        let gt_sector = u64::from(u32::from_le_bytes([e[0], e[1], e[2], e[3]]));
+        if gt_sector == 0 {
+            tables.push(None);
+            continue;
+        }
+        let at = gt_sector * SECTOR;
+        if at.saturating_add(per_gt * 4) > len {
+            return Err(bad(
+                path,
+                format!("grain table {i} at sector {gt_sector} lies outside the {len}-byte file"),
+            ));
+        }
+        read_exact(file, path, &mut gt_raw, at, "grain table")?;
+        let entries: Box<[u32]> = gt_raw
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        allocated += entries
+            .iter()
+            .filter(|e| **e > 1 || (**e == 1 && !zeroed_gte))
+            .count() as u64;
+        if allocated > max_grains {
+            return Err(bad(
+                path,
+                format!(
+                    "the grain tables allocate more grains than the {len}-byte file can hold (tables overlap?)"
+                ),
+            ));
+        }
+        tables.push(entries.iter().any(|e| *e != 0).then_some(entries));
+    }
+    Ok(tables)
+}
+
 /// The header checks every reader depends on, as an unsupported or corrupt error.
 fn check_readable(header: &SparseHeader, path: &Path, prefix: &str) -> Result<(), ImageError> {
-    header.check_readable().map_err(|(unsup, d)| {
-        if unsup {
-            unsupported(path, format!("{prefix}{d}"))
+    header.check_readable().map_err(|e| {
+        if e.is_unsupported() {
+            unsupported(path, format!("{prefix}{e}"))
         } else {
-            bad(path, format!("{prefix}{d}"))
+            bad(path, format!("{prefix}{e}"))
         }
     })
 }
@@ -414,23 +432,7 @@ impl VmdkSource {
     ) -> Result<Self, ImageError> {
         let desc = descriptor::parse(text).map_err(|e| bad(path, format!("descriptor {e}")))?;
         check_no_parent(&desc, path)?;
-        let create_type = desc.create_type.clone().unwrap_or_default();
-        let kind = match create_type.as_str() {
-            "monolithicSparse" => VmdkKind::MonolithicSparse,
-            "twoGbMaxExtentSparse" => VmdkKind::TwoGbMaxExtentSparse,
-            "streamOptimized" => VmdkKind::StreamOptimized,
-            "monolithicFlat" => VmdkKind::MonolithicFlat,
-            "twoGbMaxExtentFlat" => VmdkKind::TwoGbMaxExtentFlat,
-            other => {
-                return Err(unsupported(
-                    path,
-                    format!(
-                        "createType {other:?} (supported: monolithicSparse, twoGbMaxExtentSparse, \
-                         streamOptimized, monolithicFlat, twoGbMaxExtentFlat)"
-                    ),
-                ));
-            }
-        };
+        let kind = vmdk_kind(desc.create_type.as_deref().unwrap_or_default(), path)?;
         if desc.extents.is_empty() {
             return Err(bad(path, "the descriptor lists no extents"));
         }
@@ -445,63 +447,7 @@ impl VmdkSource {
             let data = if e.access == Access::NoAccess || e.kind == "ZERO" {
                 PieceData::Zero
             } else {
-                let name = e.file.as_deref().ok_or_else(|| {
-                    bad(
-                        path,
-                        format!("extent {} ({}) has no file name", i + 1, e.kind),
-                    )
-                })?;
-                let file_path = dir.join(name);
-                if !options.allow_extents_outside {
-                    check_inside(path, dir, &file_path, e)?;
-                }
-                let open = || {
-                    File::open(&file_path)
-                        .map_err(|err| ImageError::io(&file_path, "open the extent file", err))
-                };
-                match e.kind.as_str() {
-                    "FLAT" | "VMFS" => {
-                        let file = open()?;
-                        let offset = e
-                            .offset
-                            .checked_mul(SECTOR)
-                            .ok_or_else(|| bad(path, "extent offset overflows"))?;
-                        let flen = file_len(&file, &file_path)?;
-                        if flen < offset.saturating_add(len) {
-                            return Err(bad(
-                                &file_path,
-                                format!(
-                                    "the flat extent is {flen} bytes; the descriptor needs {} (truncated?)",
-                                    offset.saturating_add(len)
-                                ),
-                            ));
-                        }
-                        PieceData::Flat {
-                            file,
-                            path: file_path,
-                            offset,
-                        }
-                    }
-                    "SPARSE" => {
-                        let (extent, header) = SparseExtent::open(open()?, &file_path)?;
-                        if header.capacity != e.sectors {
-                            return Err(bad(
-                                &file_path,
-                                format!(
-                                    "the sparse extent holds {} sectors; the descriptor says {}",
-                                    header.capacity, e.sectors
-                                ),
-                            ));
-                        }
-                        PieceData::Sparse(Box::new(extent))
-                    }
-                    other => {
-                        return Err(unsupported(
-                            path,
-                            format!("extent type {other} (supported: SPARSE, FLAT, ZERO)"),
-                        ));
-                    }
-                }
+                open_extent(e, i, len, path, dir, options)?
             };
             pieces.push(Piece { start, len, data });
             start = start
@@ -513,6 +459,93 @@ impl VmdkSource {
             size: start,
             pieces,
         })
+    }
+}
+
+/// The variant a descriptor's `createType` names, if we read it.
+fn vmdk_kind(create_type: &str, path: &Path) -> Result<VmdkKind, ImageError> {
+    Ok(match create_type {
+        "monolithicSparse" => VmdkKind::MonolithicSparse,
+        "twoGbMaxExtentSparse" => VmdkKind::TwoGbMaxExtentSparse,
+        "streamOptimized" => VmdkKind::StreamOptimized,
+        "monolithicFlat" => VmdkKind::MonolithicFlat,
+        "twoGbMaxExtentFlat" => VmdkKind::TwoGbMaxExtentFlat,
+        other => {
+            return Err(unsupported(
+                path,
+                format!(
+                    "createType {other:?} (supported: monolithicSparse, twoGbMaxExtentSparse, \
+                     streamOptimized, monolithicFlat, twoGbMaxExtentFlat)"
+                ),
+            ));
+        }
+    })
+}
+
+/// Opens the file of the `i`-th extent line `e` (`len` bytes of the disk), named in the
+/// descriptor at `path` in `dir`.
+fn open_extent(
+    e: &ExtentLine,
+    i: usize,
+    len: u64,
+    path: &Path,
+    dir: &Path,
+    options: &OpenOptions,
+) -> Result<PieceData, ImageError> {
+    let name = e.file.as_deref().ok_or_else(|| {
+        bad(
+            path,
+            format!("extent {} ({}) has no file name", i + 1, e.kind),
+        )
+    })?;
+    let file_path = dir.join(name);
+    if !options.allow_extents_outside {
+        check_inside(path, dir, &file_path, e)?;
+    }
+    let open = || {
+        File::open(&file_path)
+            .map_err(|err| ImageError::io(&file_path, "open the extent file", err))
+    };
+    match e.kind.as_str() {
+        "FLAT" | "VMFS" => {
+            let file = open()?;
+            let offset = e
+                .offset
+                .checked_mul(SECTOR)
+                .ok_or_else(|| bad(path, "extent offset overflows"))?;
+            let flen = file_len(&file, &file_path)?;
+            if flen < offset.saturating_add(len) {
+                return Err(bad(
+                    &file_path,
+                    format!(
+                        "the flat extent is {flen} bytes; the descriptor needs {} (truncated?)",
+                        offset.saturating_add(len)
+                    ),
+                ));
+            }
+            Ok(PieceData::Flat {
+                file,
+                path: file_path,
+                offset,
+            })
+        }
+        "SPARSE" => {
+            let (extent, header) = SparseExtent::open(open()?, &file_path)?;
+            if header.capacity != e.sectors {
+                return Err(bad(
+                    &file_path,
+                    format!(
+                        "the sparse extent holds {} sectors; the descriptor says {}",
+                        header.capacity, e.sectors
+                    ),
+                ));
+            }
+            Ok(PieceData::Sparse(Box::new(extent)))
+        }
+        other => Err(unsupported(
+            path,
+            format!("extent type {other} (supported: SPARSE, FLAT, ZERO)"),
+        )),
     }
 }
 

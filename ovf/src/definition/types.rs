@@ -104,18 +104,6 @@ impl DiskController {
             DiskController::BusLogic => "buslogic",
         }
     }
-
-    /// `ddb.adapterType` for a VMDK attached to this controller. The VMDK format only knows
-    /// `ide`, `buslogic`, `lsilogic` and `legacyESX`; VMware writes `lsilogic` for disks on
-    /// PVSCSI and LSI Logic SAS controllers too.
-    pub fn vmdk_adapter_type(self) -> &'static str {
-        match self {
-            DiskController::BusLogic => "buslogic",
-            DiskController::Pvscsi | DiskController::LsiLogic | DiskController::LsiLogicSas => {
-                "lsilogic"
-            }
-        }
-    }
 }
 
 /// Virtual hardware.
@@ -289,10 +277,6 @@ impl Definition {
     }
     pub fn hardware(&self) -> &Hardware {
         &self.hardware
-    }
-    /// `ddb.adapterType` the VMDK of the system disk must carry.
-    pub fn vmdk_adapter_type(&self) -> &'static str {
-        self.hardware.disk_controller.vmdk_adapter_type()
     }
     pub fn deployment_options(&self) -> &[DeploymentOption] {
         &self.deployment_options
