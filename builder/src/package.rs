@@ -20,8 +20,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use image::DiskSource;
 use image::AdapterType;
+use image::DiskSource;
 use image::vmdk::VmdkOptions;
 use ovf::{BuildFacts, Definition, DiskController, DiskFacts};
 

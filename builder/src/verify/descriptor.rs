@@ -302,6 +302,33 @@ fn check_stream_descriptor(
 
 /// Every `ovf:configuration` names a declared deployment option.
 fn check_configurations(envelope: &Envelope, ovf_name: &str, findings: &mut Findings) {
+    let declared = check_declared_options(envelope, ovf_name, findings);
+    for (what, list) in configuration_uses(envelope) {
+        for id in list.split_whitespace() {
+            if !declared.contains(&id) {
+                let known = if declared.is_empty() {
+                    "the descriptor declares no deployment options".to_string()
+                } else {
+                    format!("declared: {}", declared.join(", "))
+                };
+                findings.error(
+                    Check::UndefinedReference,
+                    Some(ovf_name),
+                    format!(
+                        "{what} has ovf:configuration `{id}`, which no DeploymentOption declares ({known})"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The declared deployment option ids; a duplicate id or more than one default is a finding.
+fn check_declared_options<'a>(
+    envelope: &'a Envelope,
+    ovf_name: &str,
+    findings: &mut Findings,
+) -> Vec<&'a str> {
     let declared: Vec<&str> = envelope
         .deployment_option_section
         .iter()
@@ -331,6 +358,12 @@ fn check_configurations(envelope: &Envelope, ovf_name: &str, findings: &mut Find
             );
         }
     }
+    declared
+}
+
+/// Every `ovf:configuration` attribute of the descriptor, with what carries it (for messages),
+/// in document order: networks, hardware items, properties and their values.
+fn configuration_uses(envelope: &Envelope) -> Vec<(String, &str)> {
     let mut uses: Vec<(String, &str)> = Vec::new();
     if let Some(ns) = &envelope.network_section {
         for n in &ns.networks {
@@ -339,52 +372,34 @@ fn check_configurations(envelope: &Envelope, ovf_name: &str, findings: &mut Find
             }
         }
     }
-    if let Some(vs) = &envelope.virtual_system {
-        for hw in &vs.virtual_hardware_sections {
-            for item in &hw.items {
-                if let Some(c) = &item.configuration {
-                    uses.push((
-                        format!(
-                            "hardware item `{}` (InstanceID {})",
-                            item.element_name, item.instance_id
-                        ),
-                        c,
-                    ));
-                }
-            }
-        }
-        for section in &vs.product_sections {
-            for p in section.properties() {
-                let key = section.full_key(p);
-                if let Some(c) = &p.configuration {
-                    uses.push((format!("property `{key}`"), c));
-                }
-                for v in &p.values {
-                    if let Some(c) = &v.configuration {
-                        uses.push((format!("a <Value> of property `{key}`"), c));
-                    }
-                }
-            }
-        }
-    }
-    for (what, list) in uses {
-        for id in list.split_whitespace() {
-            if !declared.contains(&id) {
-                let known = if declared.is_empty() {
-                    "the descriptor declares no deployment options".to_string()
-                } else {
-                    format!("declared: {}", declared.join(", "))
-                };
-                findings.error(
-                    Check::UndefinedReference,
-                    Some(ovf_name),
-                    format!(
-                        "{what} has ovf:configuration `{id}`, which no DeploymentOption declares ({known})"
-                    ),
+    let Some(vs) = &envelope.virtual_system else {
+        return uses;
+    };
+    for hw in &vs.virtual_hardware_sections {
+        for item in &hw.items {
+            if let Some(c) = &item.configuration {
+                let what = format!(
+                    "hardware item `{}` (InstanceID {})",
+                    item.element_name, item.instance_id
                 );
+                uses.push((what, c));
             }
         }
     }
+    for section in &vs.product_sections {
+        for p in section.properties() {
+            let key = section.full_key(p);
+            if let Some(c) = &p.configuration {
+                uses.push((format!("property `{key}`"), c));
+            }
+            for v in &p.values {
+                if let Some(c) = &v.configuration {
+                    uses.push((format!("a <Value> of property `{key}`"), c));
+                }
+            }
+        }
+    }
+    uses
 }
 
 /// Network connections, host resources and parents name things that exist; property keys

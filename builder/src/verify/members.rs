@@ -49,40 +49,8 @@ pub(crate) fn check_headers(all: &[Member], findings: &mut Findings) -> Vec<Memb
     for (index, m) in all.iter().enumerate() {
         let at = format!("member {} at byte {}", index + 1, m.header_offset);
         let name = Some(m.name.as_str());
-        match &m.kind {
-            MemberKind::PaxHeader | MemberKind::PaxGlobalHeader => {
-                let what = if m.kind == MemberKind::PaxHeader {
-                    "extended"
-                } else {
-                    "global"
-                };
-                // An extended header describes the member after it: report it there.
-                let described = match m.kind {
-                    MemberKind::PaxHeader => all.get(index + 1).map(|next| next.name.as_str()),
-                    _ => None,
-                };
-                findings.error(
-                    Check::PaxHeader,
-                    described,
-                    format!(
-                        "{at} is a PAX {what} header (as Python's tarfile or `tar --format=pax` \
-                         write); vSphere refuses PAX archives: write ustar headers (GNU for \
-                         members over 8 GiB)"
-                    ),
-                );
-                continue;
-            }
-            MemberKind::GnuLongName => {
-                findings.error(
-                    Check::GnuLongName,
-                    name,
-                    format!(
-                        "{at} is a GNU long-name record; package names must fit a ustar header"
-                    ),
-                );
-                continue;
-            }
-            _ => {}
+        if report_meta_record(all, index, &at, findings) {
+            continue;
         }
         if m.format == HeaderFormat::Other {
             findings.error(
@@ -91,32 +59,8 @@ pub(crate) fn check_headers(all: &[Member], findings: &mut Findings) -> Vec<Memb
                 format!("{at} is neither a ustar nor a GNU tar header (old V7 format?)"),
             );
         }
-        let kind_problem = match &m.kind {
-            MemberKind::Regular => None,
-            MemberKind::Symlink(target) => Some((
-                Check::LinkMember,
-                format!("a symbolic link to `{target}`; a package holds regular files only"),
-            )),
-            MemberKind::HardLink(target) => Some((
-                Check::LinkMember,
-                format!("a hard link to `{target}`; a package holds regular files only"),
-            )),
-            MemberKind::CharDevice | MemberKind::BlockDevice | MemberKind::Fifo => Some((
-                Check::SpecialMember,
-                "a device or FIFO; a package holds regular files only".to_string(),
-            )),
-            MemberKind::Directory => Some((
-                Check::DirectoryMember,
-                "a directory; a package holds bare regular files only".to_string(),
-            )),
-            MemberKind::Other(flag) => Some((
-                Check::TarFormat,
-                format!("an entry of unknown type {flag}; a package holds regular files only"),
-            )),
-            MemberKind::PaxHeader | MemberKind::PaxGlobalHeader | MemberKind::GnuLongName => None,
-        };
         let mut safe = true;
-        if let Some((check, message)) = kind_problem {
+        if let Some((check, message)) = kind_problem(&m.kind) {
             findings.error(check, name, format!("{at}: {message}"));
             safe = false;
         }
@@ -137,6 +81,75 @@ pub(crate) fn check_headers(all: &[Member], findings: &mut Findings) -> Vec<Memb
         }
     }
     usable
+}
+
+/// Reports a PAX or GNU long-name record (a header that describes another member, not a
+/// member of its own); true when `all[index]` is one.
+fn report_meta_record(all: &[Member], index: usize, at: &str, findings: &mut Findings) -> bool {
+    let Some(m) = all.get(index) else {
+        return false;
+    };
+    match &m.kind {
+        MemberKind::PaxHeader | MemberKind::PaxGlobalHeader => {
+            let what = if m.kind == MemberKind::PaxHeader {
+                "extended"
+            } else {
+                "global"
+            };
+            // An extended header describes the member after it: report it there.
+            let described = match m.kind {
+                MemberKind::PaxHeader => all.get(index + 1).map(|next| next.name.as_str()),
+                _ => None,
+            };
+            findings.error(
+                Check::PaxHeader,
+                described,
+                format!(
+                    "{at} is a PAX {what} header (as Python's tarfile or `tar --format=pax` \
+                     write); vSphere refuses PAX archives: write ustar headers (GNU for \
+                     members over 8 GiB)"
+                ),
+            );
+            true
+        }
+        MemberKind::GnuLongName => {
+            findings.error(
+                Check::GnuLongName,
+                Some(m.name.as_str()),
+                format!("{at} is a GNU long-name record; package names must fit a ustar header"),
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Why a member of this kind cannot be part of a package, if it cannot.
+fn kind_problem(kind: &MemberKind) -> Option<(Check, String)> {
+    match kind {
+        MemberKind::Regular => None,
+        MemberKind::Symlink(target) => Some((
+            Check::LinkMember,
+            format!("a symbolic link to `{target}`; a package holds regular files only"),
+        )),
+        MemberKind::HardLink(target) => Some((
+            Check::LinkMember,
+            format!("a hard link to `{target}`; a package holds regular files only"),
+        )),
+        MemberKind::CharDevice | MemberKind::BlockDevice | MemberKind::Fifo => Some((
+            Check::SpecialMember,
+            "a device or FIFO; a package holds regular files only".to_string(),
+        )),
+        MemberKind::Directory => Some((
+            Check::DirectoryMember,
+            "a directory; a package holds bare regular files only".to_string(),
+        )),
+        MemberKind::Other(flag) => Some((
+            Check::TarFormat,
+            format!("an entry of unknown type {flag}; a package holds regular files only"),
+        )),
+        MemberKind::PaxHeader | MemberKind::PaxGlobalHeader | MemberKind::GnuLongName => None,
+    }
 }
 
 /// What follows the end-of-archive must be zeros: anything else is content some tool sees

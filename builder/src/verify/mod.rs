@@ -673,70 +673,20 @@ fn check_signature(
             return None;
         }
     };
-    // A self-signed certificate can be checked on its own: a damaged one no longer verifies
-    // with its own key. (Others are checked by the deployer against its trusted roots.)
-    let cert_x = &parsed.cert;
-    let self_issued = cert_x
-        .issuer_name()
-        .try_cmp(cert_x.subject_name())
-        .is_ok_and(|o| o.is_eq());
-    if self_issued {
-        let intact = cert_x
-            .public_key()
-            .and_then(|k| cert_x.verify(&k))
-            .unwrap_or(false);
-        if !intact {
-            findings.error(
-                Check::SignatureMalformed,
-                Some(cert),
-                format!(
-                    "the enclosed self-signed certificate ({}) is damaged: its own signature \
-                     does not verify",
-                    parsed.subject()
-                ),
-            );
-        }
-    }
+    check_self_signature(&parsed, cert, findings);
     let result = parsed.check(mf, manifest_bytes);
-    match &result {
-        Ok(()) => {}
-        Err(problem) => {
-            let check = match problem {
-                SignatureProblem::Malformed(_) | SignatureProblem::WrongManifest { .. } => {
-                    Check::SignatureMalformed
-                }
-                SignatureProblem::CertificateMismatch { .. } => Check::CertificateMismatch,
-                SignatureProblem::BadSignature { .. } => Check::BadSignature,
-                SignatureProblem::ManifestChanged { .. } => Check::ManifestChanged,
-            };
-            findings.error(check, Some(cert), problem.to_string());
-        }
+    if let Err(problem) = &result {
+        let check = match problem {
+            SignatureProblem::Malformed(_) | SignatureProblem::WrongManifest { .. } => {
+                Check::SignatureMalformed
+            }
+            SignatureProblem::CertificateMismatch { .. } => Check::CertificateMismatch,
+            SignatureProblem::BadSignature { .. } => Check::BadSignature,
+            SignatureProblem::ManifestChanged { .. } => Check::ManifestChanged,
+        };
+        findings.error(check, Some(cert), problem.to_string());
     }
-    let now = openssl::asn1::Asn1Time::days_from_now(0).ok();
-    if let Some(now) = now {
-        if cert_x.not_after() < now {
-            findings.warn(
-                Check::CertificateValidity,
-                Some(cert),
-                format!(
-                    "the certificate ({}) expired on {}; vSphere shows the package as signed \
-                     with an expired certificate",
-                    parsed.subject(),
-                    cert_x.not_after()
-                ),
-            );
-        } else if cert_x.not_before() > now {
-            findings.warn(
-                Check::CertificateValidity,
-                Some(cert),
-                format!(
-                    "the certificate ({}) is not valid before {}",
-                    parsed.subject(),
-                    cert_x.not_before()
-                ),
-            );
-        }
-    }
+    check_validity_period(&parsed, cert, findings);
     report.signer = Some(SignerReport {
         subject: parsed.subject(),
         sha256_fingerprint: parsed.fingerprint(),
@@ -744,4 +694,62 @@ fn check_signature(
         signature_ok: result.is_ok(),
     });
     Some(parsed)
+}
+
+/// A self-signed certificate can be checked on its own: a damaged one no longer verifies
+/// with its own key. (Others are checked by the deployer against its trusted roots.)
+fn check_self_signature(parsed: &CertFile, cert: &str, findings: &mut Findings) {
+    let cert_x = &parsed.cert;
+    let self_issued = cert_x
+        .issuer_name()
+        .try_cmp(cert_x.subject_name())
+        .is_ok_and(|o| o.is_eq());
+    if !self_issued {
+        return;
+    }
+    let intact = cert_x
+        .public_key()
+        .and_then(|k| cert_x.verify(&k))
+        .unwrap_or(false);
+    if !intact {
+        findings.error(
+            Check::SignatureMalformed,
+            Some(cert),
+            format!(
+                "the enclosed self-signed certificate ({}) is damaged: its own signature \
+                 does not verify",
+                parsed.subject()
+            ),
+        );
+    }
+}
+
+/// An expired or not-yet-valid signing certificate is a warning: vSphere still imports.
+fn check_validity_period(parsed: &CertFile, cert: &str, findings: &mut Findings) {
+    let cert_x = &parsed.cert;
+    let Ok(now) = openssl::asn1::Asn1Time::days_from_now(0) else {
+        return;
+    };
+    if cert_x.not_after() < now {
+        findings.warn(
+            Check::CertificateValidity,
+            Some(cert),
+            format!(
+                "the certificate ({}) expired on {}; vSphere shows the package as signed \
+                 with an expired certificate",
+                parsed.subject(),
+                cert_x.not_after()
+            ),
+        );
+    } else if cert_x.not_before() > now {
+        findings.warn(
+            Check::CertificateValidity,
+            Some(cert),
+            format!(
+                "the certificate ({}) is not valid before {}",
+                parsed.subject(),
+                cert_x.not_before()
+            ),
+        );
+    }
 }
