@@ -92,26 +92,15 @@ pub fn render(cfg: &ValidatedConfig, inputs: &Inputs<'_>) -> Result<Rendered, Re
     let mut files = Vec::new();
     network::render(cfg, &mut files)?;
     system::render(cfg, inputs, &mut files)?;
-    files.push(RenderedFile::text(
-        CA_CERT,
-        inputs.tls.ca_cert_pem.clone(),
-        0o644,
-    ));
-    files.push(RenderedFile::text(
-        CA_KEY,
-        inputs.tls.ca_key_pem.clone(),
-        0o600,
-    ));
-    files.push(RenderedFile::text(
-        SERVER_CERT,
-        inputs.tls.server_cert_pem.clone(),
-        0o644,
-    ));
-    files.push(RenderedFile::text(
-        SERVER_KEY,
-        inputs.tls.server_key_pem.clone(),
-        0o600,
-    ));
+    let tls = inputs.tls;
+    for (path, pem, mode) in [
+        (CA_CERT, &tls.ca_cert_pem, 0o644),
+        (CA_KEY, &tls.ca_key_pem, 0o600),
+        (SERVER_CERT, &tls.server_cert_pem, 0o644),
+        (SERVER_KEY, &tls.server_key_pem, 0o600),
+    ] {
+        files.push(RenderedFile::text(path, pem.clone(), mode));
+    }
     haproxy::render(cfg, inputs, &mut files)?;
     firewall::render(cfg, &mut files)?;
     let remove = match cfg.deployment() {
