@@ -33,8 +33,8 @@ fn dataplaneapi_and_no_dataplaneapi_conflict() {
 #[test]
 fn a_dataplaneapi_that_does_not_run_is_refused_before_any_work() {
     // `appliance` checks for root first; the check under test comes right after.
-    if !nix_is_root() {
-        eprintln!("SKIPPED: ova-builder appliance needs root");
+    if !testkit::is_root() {
+        testkit::skipping("ova-builder appliance needs root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -63,11 +63,4 @@ fn a_dataplaneapi_that_does_not_run_is_refused_before_any_work() {
         assert!(stderr.contains(says), "{stderr}");
         assert!(!dir.path().join("out").exists(), "nothing is written");
     }
-}
-
-fn nix_is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
 }

@@ -1,0 +1,114 @@
+//! Helpers shared by the tests of every crate in the workspace, one of each: whether a tool is
+//! there (and the skip or failure when it is not), running a command that must succeed, tar
+//! extraction, and the DMTF OVF schema validator.
+//!
+//! Only the standard library: every crate can use it, and it depends on none of them.
+//!
+//! A test that needs a missing tool fails in CI (the `CI` variable set: CI installs everything
+//! with `scripts/install-deps`) and is skipped elsewhere, saying so on stderr.
+
+pub mod ovf_schema;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (this crate is `tests/support/`).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("../.."))
+}
+
+/// Whether `program` (a name, or an absolute path) is on PATH, without saying anything.
+pub fn on_path(program: &str) -> bool {
+    if program.starts_with('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+/// Whether `tool` (a name on PATH, or an absolute path) is there; when it is not, [`missing`]
+/// says so (a failure in CI, a skip elsewhere).
+pub fn have(tool: &str) -> bool {
+    let found = on_path(tool);
+    if !found {
+        missing(tool);
+    }
+    found
+}
+
+/// Reports a missing prerequisite of the running test (`what`, e.g. `qemu-img`): a panic in CI,
+/// where everything must be installed; elsewhere "skipping <test>: <what> not found" on stderr,
+/// and the caller returns early.
+pub fn missing(what: &str) {
+    unmet(&format!("{what} not found (bash scripts/install-deps)"));
+}
+
+/// As [`missing`], for any unmet requirement (`why`, e.g. "needs root"): a panic in CI,
+/// "skipping <test>: <why>" on stderr elsewhere.
+pub fn unmet(why: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("{}: {why}: CI must provide it", test_name());
+    }
+    skipping(why);
+}
+
+/// Says on stderr that the running test is skipped and why, in CI too (for what CI need not
+/// have either). Written straight to stderr, past the test harness's capture, so that the run's
+/// output shows every skip.
+pub fn skipping(why: &str) {
+    use std::io::Write;
+    let line = format!("skipping {}: {why}\n", test_name());
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// The running test's name: libtest names each test's thread after it.
+fn test_name() -> String {
+    match std::thread::current().name() {
+        Some(name) if name != "main" => name.to_owned(),
+        _ => "this test".to_owned(),
+    }
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Runs a command that must succeed; returns its stdout. Fails the test with the command, its
+/// exit status, stdout and stderr otherwise.
+pub fn run(cmd: &mut Command) -> String {
+    String::from_utf8_lossy(&run_output(cmd).stdout).into_owned()
+}
+
+/// As [`run`], returning the whole output.
+pub fn run_output(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Extracts `members` of the tar archive `archive` (all of them when empty) into `into`, which is
+/// created if missing, with the system's `tar` (a real reader, not ours). Callers check
+/// `have("tar")` first.
+pub fn untar(archive: &Path, into: &Path, members: &[&str]) {
+    std::fs::create_dir_all(into).unwrap_or_else(|e| panic!("{}: {e}", into.display()));
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(archive)
+        .arg("-C")
+        .arg(into)
+        .args(members));
+}
