@@ -112,3 +112,81 @@ pub fn untar(archive: &Path, into: &Path, members: &[&str]) {
         .arg(into)
         .args(members));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ABSENT: &str = "testkit-no-such-tool";
+
+    /// Run only through [`a_missing_tool_skips_outside_ci_and_fails_in_ci`], in a child process.
+    #[test]
+    #[ignore = "run by a_missing_tool_skips_outside_ci_and_fails_in_ci"]
+    fn probe_missing_tool() {
+        if !have(ABSENT) {
+            return;
+        }
+        panic!("{ABSENT} was found");
+    }
+
+    /// This test binary running only `probe_missing_tool`, with `CI` set or not.
+    fn probe(ci: bool) -> Output {
+        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
+        let mut cmd = Command::new(exe);
+        cmd.args(["--ignored", "--exact", "tests::probe_missing_tool"]);
+        if ci {
+            cmd.env("CI", "true");
+        } else {
+            cmd.env_remove("CI");
+        }
+        cmd.output()
+            .unwrap_or_else(|e| panic!("running the probe: {e}"))
+    }
+
+    #[test]
+    fn a_missing_tool_skips_outside_ci_and_fails_in_ci() {
+        let out = probe(false);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "skipping tests::probe_missing_tool: {ABSENT} not found"
+            )),
+            "{stderr}"
+        );
+
+        let out = probe(true);
+        // libtest prints a failed test's panic message with its captured output, on stdout.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{stdout}");
+        assert!(
+            stdout.contains(&format!(
+                "tests::probe_missing_tool: {ABSENT} not found (bash scripts/install-deps): CI must provide it"
+            )),
+            "{stdout}"
+        );
+    }
+
+    #[test]
+    fn tools_are_found_on_path_or_by_absolute_path() {
+        assert!(on_path("sh"));
+        assert!(on_path("/bin/sh"));
+        assert!(!on_path(ABSENT));
+        assert!(!on_path("/nonexistent/sh"));
+    }
+
+    #[test]
+    fn run_fails_with_the_commands_output() {
+        assert_eq!(run(Command::new("sh").args(["-c", "echo out"])), "out\n");
+        let failed = std::panic::catch_unwind(|| {
+            run(Command::new("sh").args(["-c", "echo said-this >&2; exit 3"]))
+        });
+        let message = failed.expect_err("a failing command fails the test");
+        let text = message
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(text.contains("said-this"), "{text}");
+        assert!(text.contains("exit status: 3"), "{text}");
+    }
+}
