@@ -32,6 +32,7 @@ pub fn on_path(program: &str) -> bool {
 
 /// Whether `tool` (a name on PATH, or an absolute path) is there; when it is not, [`missing`]
 /// says so (a failure in CI, a skip elsewhere).
+#[track_caller]
 pub fn have(tool: &str) -> bool {
     let found = on_path(tool);
     if !found {
@@ -43,12 +44,14 @@ pub fn have(tool: &str) -> bool {
 /// Reports a missing prerequisite of the running test (`what`, e.g. `qemu-img`): a panic in CI,
 /// where everything must be installed; elsewhere "skipping <test>: <what> not found" on stderr,
 /// and the caller returns early.
+#[track_caller]
 pub fn missing(what: &str) {
     unmet(&format!("{what} not found (bash scripts/install-deps)"));
 }
 
 /// As [`missing`], for any unmet requirement (`why`, e.g. "needs root"): a panic in CI,
 /// "skipping <test>: <why>" on stderr elsewhere.
+#[track_caller]
 pub fn unmet(why: &str) {
     if std::env::var_os("CI").is_some() {
         panic!("{}: {why}: CI must provide it", test_name());
@@ -81,11 +84,13 @@ pub fn is_root() -> bool {
 
 /// Runs a command that must succeed; returns its stdout. Fails the test with the command, its
 /// exit status, stdout and stderr otherwise.
+#[track_caller]
 pub fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&run_output(cmd).stdout).into_owned()
 }
 
 /// As [`run`], returning the whole output.
+#[track_caller]
 pub fn run_output(cmd: &mut Command) -> Output {
     let out = cmd
         .output()
@@ -103,6 +108,7 @@ pub fn run_output(cmd: &mut Command) -> Output {
 /// Extracts `members` of the tar archive `archive` (all of them when empty) into `into`, which is
 /// created if missing, with the system's `tar` (a real reader, not ours). Callers check
 /// `have("tar")` first.
+#[track_caller]
 pub fn untar(archive: &Path, into: &Path, members: &[&str]) {
     std::fs::create_dir_all(into).unwrap_or_else(|e| panic!("{}: {e}", into.display()));
     run(Command::new("tar")

@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 
 /// `validate-ovf`, when it and xmllint are there (`$VALIDATE_OVF` overrides its path); `None`
 /// after [`crate::missing`] said what is missing.
+#[track_caller]
 pub fn validator() -> Option<PathBuf> {
     // Beside the repository (`../shared`), as the issues name it; the absolute path covers
     // a clone made elsewhere on the same machine.
@@ -38,6 +39,7 @@ pub fn validate(validator: &Path, file: &Path, strict: bool) -> Output {
 
 /// Asserts that `file` is valid with and without `--strict-dmtf`, failing with xmllint's
 /// output otherwise. Returns false when validation was skipped (tool missing outside CI).
+#[track_caller]
 pub fn assert_valid(file: &Path) -> bool {
     let Some(validator) = validator() else {
         return false;
