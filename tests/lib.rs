@@ -36,7 +36,7 @@ pub fn go_tool(name: &str) -> Option<PathBuf> {
         return Some(path);
     }
     missing(&format!(
-        "{} (bash scripts/install-deps builds it from scripts/deps/go.tools)",
+        "{} (pinned in scripts/deps/go.tools)",
         path.display()
     ));
     None

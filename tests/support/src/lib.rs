@@ -42,7 +42,7 @@ pub fn have(tool: &str) -> bool {
 }
 
 /// Reports a missing prerequisite of the running test (`what`, e.g. `qemu-img`): a panic in CI,
-/// where everything must be installed; elsewhere "skipping <test>: <what> not found" on stderr,
+/// where everything must be installed; elsewhere `skipping <test>: <what> not found` on stderr,
 /// and the caller returns early.
 #[track_caller]
 pub fn missing(what: &str) {
@@ -50,7 +50,7 @@ pub fn missing(what: &str) {
 }
 
 /// As [`missing`], for any unmet requirement (`why`, e.g. "needs root"): a panic in CI,
-/// "skipping <test>: <why>" on stderr elsewhere.
+/// `skipping <test>: <why>` on stderr elsewhere.
 #[track_caller]
 pub fn unmet(why: &str) {
     if std::env::var_os("CI").is_some() {
