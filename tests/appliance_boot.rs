@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e::{Clock, env_iso, have, is_root, make_ca, ovf_env, run_ok as run, target_bin, workspace};
+use e2e::{Clock, env_iso, make_ca, ovf_env, prerequisites, target_bin};
 use qemu::{Firmware, Nic, Vm, VmSpec};
+use testkit::{run, workspace};
 
 const VERSION: &str = "0.0.0-boottest";
 const MGMT_IP: &str = "192.168.0.2";
@@ -45,30 +46,6 @@ const FAILED: &str = "haproxy-firstboot: FAILED";
 fn say(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
-}
-
-/// Whether the test can run here; in CI a missing prerequisite is a failure.
-fn prerequisites(tools: &[&str]) -> bool {
-    let mut missing: Vec<String> = tools
-        .iter()
-        .filter(|t| !have(t))
-        .map(|t| t.to_string())
-        .collect();
-    if !is_root() {
-        missing.push("root privileges".into());
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "missing {} (bash scripts/install-deps; run as root)",
-        missing.join(", ")
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg}");
-    }
-    say(&format!("SKIPPED: {msg}"));
-    false
 }
 
 /// The root partition of a disk image: (raw file, byte offset), read with debugfs.
@@ -373,12 +350,7 @@ fn appliance_builds_and_boots() {
                 .find(|l| l.ends_with(".vmdk"))
                 .expect("a VMDK in the OVA")
                 .to_owned();
-            run(Command::new("tar")
-                .arg("-xf")
-                .arg(ova)
-                .arg("-C")
-                .arg(dir)
-                .arg(&vmdk));
+            testkit::untar(Path::new(ova), dir, &[&vmdk]);
             (dir.join(vmdk), "vmdk")
         }
         None => (raw.clone(), "raw"),

@@ -20,7 +20,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use e2e::{run_ok, target_bin};
+use e2e::target_bin;
+use testkit::run;
 
 #[test]
 fn govc_imports_the_ova_into_vcsim_for_both_deployment_options() {
@@ -40,13 +41,11 @@ fn small_ova(builder: &Path, dir: &Path) -> PathBuf {
     }
     std::fs::write(&disk, data).unwrap();
     let out = dir.join("out");
-    run_ok(
-        Command::new(builder)
-            .args(["build", "--version", "1.2.3", "--disk"])
-            .arg(&disk)
-            .arg("--out")
-            .arg(&out)
-            .env("SOURCE_DATE_EPOCH", "1700000000"),
-    );
+    run(Command::new(builder)
+        .args(["build", "--version", "1.2.3", "--disk"])
+        .arg(&disk)
+        .arg("--out")
+        .arg(&out)
+        .env("SOURCE_DATE_EPOCH", "1700000000"));
     out.join("haproxy-v1.2.3.ova")
 }

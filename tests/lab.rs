@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::run_ok;
+use testkit::run;
 
 /// A layer-2 segment: a bridge in the switch namespace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,7 +133,7 @@ pub struct Lab {
 }
 
 fn ip(args: &[&str]) -> String {
-    run_ok(Command::new("ip").args(args))
+    run(Command::new("ip").args(args))
 }
 
 impl Lab {
@@ -212,11 +212,9 @@ impl Lab {
     }
 
     fn sysctl(&self, ns: &str, settings: &[&str]) {
-        run_ok(
-            Command::new("ip")
-                .args(["netns", "exec", ns, "sysctl", "-q", "-w"])
-                .args(settings),
-        );
+        run(Command::new("ip")
+            .args(["netns", "exec", ns, "sysctl", "-q", "-w"])
+            .args(settings));
     }
 
     /// A veth from `ns` (named after the segment) to a port of the segment's bridge.
@@ -347,15 +345,13 @@ impl Lab {
         rules.push_str("  }\n}\n");
         let file = self.dir.join("lab.nft");
         std::fs::write(&file, rules).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        run_ok(
-            Command::new("ip")
-                .args(["netns", "exec", &self.switch(), "nft", "-f"])
-                .arg(&file),
-        );
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.switch(), "nft", "-f"])
+            .arg(&file));
     }
 
     pub fn reset_counters(&self) {
-        run_ok(Command::new("ip").args([
+        run(Command::new("ip").args([
             "netns",
             "exec",
             &self.switch(),
@@ -369,7 +365,7 @@ impl Lab {
     }
 
     fn counter(&self, name: &str) -> u64 {
-        let text = run_ok(Command::new("ip").args([
+        let text = run(Command::new("ip").args([
             "netns",
             "exec",
             &self.switch(),
@@ -398,7 +394,7 @@ impl Lab {
 /// Deletes the namespaces of earlier lab runs whose process is gone (a SIGKILLed test cannot
 /// run its Drop): `lab<PID>-<role>` with no `/proc/<PID>`.
 fn remove_stale_namespaces() {
-    let list = run_ok(Command::new("ip").args(["netns", "list"]));
+    let list = run(Command::new("ip").args(["netns", "list"]));
     for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
         let Some(pid) = name
             .strip_prefix("lab")

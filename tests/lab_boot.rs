@@ -25,10 +25,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use e2e::{Clock, env_iso, have, is_root, missing, ovf_env, run_ok, target_bin, workspace};
+use e2e::{Clock, env_iso, ovf_env, target_bin};
 use lab::{BACKEND_ADDITIONAL, BACKEND_PORT, BACKEND_WORKLOAD, Host, Lab, Segment};
 use lab::{CLIENT_ADDITIONAL, CLIENT_REMOTE, CLIENT_WORKLOAD};
 use qemu::{Firmware, TapNic, Vm, VmSpec};
+use testkit::{run, workspace};
 
 const ROOT_PWD: &str = "Lab-test-pw1";
 const ADDITIONAL_NET: &str = "10.20.0.0/24";
@@ -48,7 +49,7 @@ const FRONTEND_OUTSIDE: &str = "192.168.100.100";
 const APPLIED: &str = "haproxy-firstboot: applied configuration";
 const FAILED: &str = "haproxy-firstboot: FAILED";
 
-/// Whether the test can run here (see [`missing`]: in CI a missing tool is a failure).
+/// Whether the test can run here (in CI a missing tool is a failure).
 fn prerequisites(building: bool) -> bool {
     let mut tools = vec![
         "qemu-system-x86_64",
@@ -69,18 +70,7 @@ fn prerequisites(building: bool) -> bool {
             "sfdisk",
         ]);
     }
-    let mut absent: Vec<&str> = tools.into_iter().filter(|t| !have(t)).collect();
-    if !is_root() {
-        absent.push("root privileges");
-    }
-    if absent.is_empty() {
-        return true;
-    }
-    missing(&format!(
-        "{} (bash scripts/install-deps; run as root)",
-        absent.join(", ")
-    ));
-    false
+    e2e::prerequisites(&tools)
 }
 
 /// The appliance's raw disk: `LAB_APPLIANCE_RAW`, or built once here with `ova-builder
@@ -108,7 +98,7 @@ fn appliance_disk(dir: &Path, clock: &Clock) -> PathBuf {
     .arg("--no-dataplaneapi")
     .env("SOURCE_DATE_EPOCH", "1763683200");
     clock.log(format!("building: {cmd:?}"));
-    let report: serde_json::Value = serde_json::from_str(&run_ok(&mut cmd)).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&run(&mut cmd)).unwrap();
     clock.log(format!(
         "ok: appliance built in {:.1} s",
         report["total_seconds"].as_f64().unwrap_or(0.0)

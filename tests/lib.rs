@@ -1,17 +1,12 @@
-//! Shared helpers for the cross-crate end-to-end tests in this directory.
+//! Helpers of the cross-crate end-to-end tests in this directory (the ones every crate's tests
+//! share are in testkit, `tests/support/`).
 
 pub mod vcsim;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The repository root.
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from(".."))
-}
+use testkit::{missing, run, workspace};
 
 /// A workspace binary built by `cargo build --workspace --bins` (scripts/test does that first),
 /// found beside the running test executable (`target/<profile>/deps/test` → `target/<profile>/`).
@@ -41,7 +36,7 @@ pub fn go_tool(name: &str) -> Option<PathBuf> {
         return Some(path);
     }
     missing(&format!(
-        "{} (bash scripts/install-deps builds it from scripts/deps/go.tools)",
+        "{} (pinned in scripts/deps/go.tools)",
         path.display()
     ));
     None
@@ -85,52 +80,26 @@ fn go_version(go: &Path) -> Option<(u32, u32)> {
     Some((major, minor))
 }
 
-/// Reports a missing prerequisite: a panic in CI (where everything must be installed), a
-/// skip said on stderr elsewhere.
-pub fn missing(what: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("missing {what}: CI must have it");
-    }
-    eprintln!("SKIPPED: missing {what}");
-}
-
-/// Runs a command that must succeed; returns its stdout.
-pub fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A CA (certificate, key) in PEM, as an administrator makes one with the openssl CLI.
 pub fn make_ca(dir: &Path, subject: &str) -> (String, String) {
     let key = dir.join("ca.key");
     let crt = dir.join("ca.crt");
-    run_ok(
-        Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-            ])
-            .args(["-nodes", "-days", "365", "-subj", subject])
-            .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-            .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&crt),
-    );
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "365", "-subj", subject])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt));
     let read =
         |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     (read(&crt), read(&key))
@@ -166,12 +135,10 @@ pub fn env_iso(dir: &Path, name: &str, xml: &str) -> PathBuf {
     std::fs::write(src.join("ovf-env.xml"), xml)
         .unwrap_or_else(|e| panic!("{}: {e}", src.display()));
     let iso = dir.join(format!("{name}.iso"));
-    run_ok(
-        Command::new("genisoimage")
-            .args(["-quiet", "-V", "OVF ENV", "-r", "-J", "-o"])
-            .arg(&iso)
-            .arg(&src),
-    );
+    run(Command::new("genisoimage")
+        .args(["-quiet", "-V", "OVF ENV", "-r", "-J", "-o"])
+        .arg(&iso)
+        .arg(&src));
     iso
 }
 
@@ -202,22 +169,29 @@ impl Clock {
     }
 }
 
-/// Whether this process runs as root.
-pub fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+/// Whether `program` (a name, or an absolute path) is there, without saying anything: on PATH,
+/// or in /usr/sbin, which a non-login root PATH may lack.
+pub fn installed(program: &str) -> bool {
+    testkit::on_path(program) || Path::new("/usr/sbin").join(program).is_file()
 }
 
-/// Whether `program` (a name, or an absolute path) is there: on PATH, or in /usr/sbin, which a
-/// non-login root PATH may lack.
-pub fn have(program: &str) -> bool {
-    if program.starts_with('/') {
-        return Path::new(program).is_file();
+/// Whether a test that boots VMs can run here: every tool in `tools` [`installed`], and root.
+/// Otherwise testkit says what is missing (a failure in CI, a skip elsewhere).
+pub fn prerequisites(tools: &[&str]) -> bool {
+    let absent: Vec<&str> = tools.iter().copied().filter(|t| !installed(t)).collect();
+    let mut unmet = Vec::new();
+    if !absent.is_empty() {
+        unmet.push(format!(
+            "{} not found (bash scripts/install-deps)",
+            absent.join(", ")
+        ));
     }
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
-        || Path::new("/usr/sbin").join(program).is_file()
+    if !testkit::is_root() {
+        unmet.push("needs root".to_owned());
+    }
+    if unmet.is_empty() {
+        return true;
+    }
+    testkit::unmet(&unmet.join("; "));
+    false
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use e2e::target_bin;
+use testkit::run_output;
 
 /// Builds the Go harness into `work`; returns its path, or `None` (skipped) without Go outside CI.
 fn build_harness(work: &Path) -> Option<PathBuf> {
@@ -69,17 +70,6 @@ fn test_value(key: &str) -> Option<&'static str> {
     })
 }
 
-fn run(cmd: &mut Command) -> std::process::Output {
-    let o = cmd.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
 #[test]
 fn govmomi_imports_the_ova_for_both_deployment_options() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,17 +78,19 @@ fn govmomi_imports_the_ova_for_both_deployment_options() {
     };
     let builder = target_bin("ova-builder");
     let out = dir.path().join("out");
-    run(Command::new(&builder)
-        .args(["build", "--version", "1.2.3", "--disk"])
-        .arg(disk(dir.path()))
-        .arg("--out")
-        .arg(&out)
-        .env("SOURCE_DATE_EPOCH", "1700000000"));
+    run_output(
+        Command::new(&builder)
+            .args(["build", "--version", "1.2.3", "--disk"])
+            .arg(disk(dir.path()))
+            .arg("--out")
+            .arg(&out)
+            .env("SOURCE_DATE_EPOCH", "1700000000"),
+    );
     let ova = out.join("haproxy-v1.2.3.ova");
 
     // The deployer's options file, as `ova-builder spec --json` writes it (govc's shape),
     // filled in with test values.
-    let spec = run(Command::new(&builder).args(["spec", "--json"]).arg(&ova));
+    let spec = run_output(Command::new(&builder).args(["spec", "--json"]).arg(&ova));
     let mut options: serde_json::Value = serde_json::from_slice(&spec.stdout).unwrap();
     let mut filled = 0;
     for entry in options["PropertyMapping"].as_array_mut().unwrap() {
@@ -115,12 +107,14 @@ fn govmomi_imports_the_ova_for_both_deployment_options() {
     let options_path = dir.path().join("options.json");
     std::fs::write(&options_path, serde_json::to_vec_pretty(&options).unwrap()).unwrap();
 
-    let o = run(Command::new(&harness)
-        .arg("-ova")
-        .arg(&ova)
-        .arg("-options")
-        .arg(&options_path)
-        .args(["-expect", "default=2,frontend=3"]));
+    let o = run_output(
+        Command::new(&harness)
+            .arg("-ova")
+            .arg(&ova)
+            .arg("-options")
+            .arg(&options_path)
+            .args(["-expect", "default=2,frontend=3"]),
+    );
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["descriptor"], "haproxy-v1.2.3.ovf");
     for (id, nics) in [("default", 2), ("frontend", 3)] {

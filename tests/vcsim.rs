@@ -7,8 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use crate::{go_tool, make_ca, run_ok};
+use crate::{go_tool, make_ca};
 use serde_json::Value;
+use testkit::run;
 
 /// vcsim as a child process, killed when dropped.
 pub struct Vcsim {
@@ -70,7 +71,7 @@ impl Govc<'_> {
     }
 
     pub fn ok(&self, args: &[&str]) -> String {
-        run_ok(&mut self.cmd(args))
+        run(&mut self.cmd(args))
     }
 
     pub fn json(&self, args: &[&str]) -> Value {
@@ -133,11 +134,9 @@ fn options(
     name: &str,
     values: &[(&str, String)],
 ) -> Value {
-    let spec = run_ok(
-        Command::new(builder)
-            .args(["spec", "--json", "--deployment", deployment])
-            .arg(ova),
-    );
+    let spec = run(Command::new(builder)
+        .args(["spec", "--json", "--deployment", deployment])
+        .arg(ova));
     let mut options: Value = serde_json::from_str(&spec).unwrap();
     let mapping = options["PropertyMapping"].as_array_mut().unwrap();
     for (key, value) in values {
@@ -180,7 +179,7 @@ pub fn import_and_check(ova: &Path, builder: &Path, firstboot: &Path, disk_kb: u
 
     // govc import.spec and ova-builder spec --json: the same document.
     let theirs = govc.ok(&["import.spec", ova.to_str().unwrap()]);
-    let ours = run_ok(Command::new(builder).args(["spec", "--json"]).arg(ova));
+    let ours = run(Command::new(builder).args(["spec", "--json"]).arg(ova));
     assert_eq!(
         ours.trim_end(),
         theirs.trim_end(),

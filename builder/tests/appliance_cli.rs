@@ -33,8 +33,8 @@ fn dataplaneapi_and_no_dataplaneapi_conflict() {
 #[test]
 fn a_dataplaneapi_that_does_not_run_is_refused_before_any_work() {
     // `appliance` checks for root first; the check under test comes right after.
-    if !nix_is_root() {
-        eprintln!("SKIPPED: ova-builder appliance needs root");
+    if !testkit::is_root() {
+        testkit::skipping("ova-builder appliance needs root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -65,13 +65,6 @@ fn a_dataplaneapi_that_does_not_run_is_refused_before_any_work() {
     }
 }
 
-fn nix_is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
-}
-
 /// A haproxy-firstboot stand-in and a units directory with its service, for runs of
 /// `appliance` that stop before any work. Returns (firstboot, units).
 fn fake_inputs(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
@@ -92,8 +85,8 @@ fn set_mtime(path: &std::path::Path, seconds: u64) {
 
 #[test]
 fn an_invalid_source_date_epoch_is_refused_as_build_refuses_it() {
-    if !nix_is_root() {
-        eprintln!("SKIPPED: ova-builder appliance needs root");
+    if !testkit::is_root() {
+        testkit::skipping("ova-builder appliance needs root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -134,8 +127,8 @@ fn an_invalid_source_date_epoch_is_refused_as_build_refuses_it() {
 
 #[test]
 fn without_source_date_epoch_the_newest_input_gives_the_time_not_the_clock() {
-    if !nix_is_root() {
-        eprintln!("SKIPPED: ova-builder appliance needs root");
+    if !testkit::is_root() {
+        testkit::skipping("ova-builder appliance needs root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -105,12 +105,7 @@ fn sha256sum_agrees_with_every_manifest_line() {
     let out = dir.path().join("out");
     let ova = build(&disk(dir.path()), &out, &[]);
     let x = dir.path().join("x");
-    std::fs::create_dir(&x).unwrap();
-    let o = Command::new("tar")
-        .args(["-xf", ova.to_str().unwrap(), "-C", x.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    untar(&ova, &x, &[]);
     let manifest = std::fs::read_to_string(x.join("haproxy-v1.2.3.mf")).unwrap();
     let lines: Vec<&str> = manifest.lines().collect();
     assert_eq!(lines.len(), 2, "{manifest}");

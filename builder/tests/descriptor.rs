@@ -2,10 +2,11 @@
 //! strict), byte-stable, and exactly the appliance of `docs/properties.md`.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use ovf::{Envelope, Item, resource_type};
+use testkit::ovf_schema;
 
 fn ova_builder(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ova-builder"))
@@ -22,48 +23,6 @@ fn stdout_of(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// `validate-ovf` from the shared schemas (`$VALIDATE_OVF` overrides the path); `None` when
-/// it (or xmllint) is missing outside CI. In CI a missing tool fails the test.
-fn validator() -> Option<PathBuf> {
-    // Beside the repository (`../shared`), as the issues name it; the absolute path covers
-    // a clone made elsewhere on the same machine.
-    let beside =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/schemas/validate-ovf");
-    let path = std::env::var_os("VALIDATE_OVF")
-        .map(PathBuf::from)
-        .or_else(|| beside.is_file().then(|| beside.clone()))
-        .unwrap_or_else(|| PathBuf::from("/work/shared/schemas/validate-ovf"));
-    let xmllint = Command::new("xmllint").arg("--version").output().is_ok();
-    if path.is_file() && xmllint {
-        return Some(path);
-    }
-    let why = format!(
-        "DMTF validation needs {} and xmllint (libxml2-utils)",
-        path.display()
-    );
-    assert!(std::env::var_os("CI").is_none(), "{why}: missing in CI");
-    eprintln!("SKIPPED schema validation: {why}");
-    None
-}
-
-fn assert_valid(file: &Path) {
-    let Some(validator) = validator() else {
-        return;
-    };
-    for extra in [None, Some("--strict-dmtf")] {
-        let mut cmd = Command::new("bash");
-        cmd.arg(&validator).arg(file).args(extra);
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "validate-ovf {} {extra:?} failed:\n{}{}",
-            file.display(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
 }
 
 const REALISTIC: &[&str] = &[
@@ -88,7 +47,7 @@ fn placeholder_descriptor_validates_normal_and_strict() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("haproxy.ovf");
     stdout_of(&["descriptor", "-o", file.to_str().unwrap()]);
-    assert_valid(&file);
+    ovf_schema::assert_valid(&file);
     let xml = std::fs::read_to_string(&file).unwrap();
     let env = ovf::read(&xml).unwrap();
     assert_eq!(env.references[0].href, "haproxy-disk1.vmdk");
@@ -105,7 +64,7 @@ fn realistic_descriptor_validates_and_carries_the_disk_facts() {
     let mut args = vec!["descriptor", "-o", file.to_str().unwrap()];
     args.extend_from_slice(REALISTIC);
     stdout_of(&args);
-    assert_valid(&file);
+    ovf_schema::assert_valid(&file);
 
     let env = ovf::read(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let f = &env.references[0];

@@ -2,7 +2,7 @@
 //! environment source → properties → validated config → rendered files → atomic apply.
 //!
 //! - [`source`]: where the OVF environment comes from (guestinfo, CD-ROM, file).
-//! - [`env`]: the OVF environment document → key/value properties (+ adapters).
+//! - [`env`](mod@env): the OVF environment document → key/value properties (+ adapters).
 //! - [`validate`]: properties → [`config::ValidatedConfig`], every problem reported together.
 //!   [`pem`] repairs pasted certificates/keys, [`ranges`] turns `first-last` into CIDRs,
 //!   [`deployment`] decides default/frontend from the NICs, [`definition`] holds the labels,

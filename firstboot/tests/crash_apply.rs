@@ -221,7 +221,7 @@ fn journal_paths_are_confined_to_the_root() {
 /// directory; the next run must not depend on that directory.
 #[test]
 fn a_leftover_ssh_keygen_does_not_break_the_next_run() {
-    if !require("ssh-keygen") {
+    if !have("ssh-keygen") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -136,24 +136,15 @@ fn make_iso(
         std::fs::write(root.join(file), content).unwrap();
     }
     let out = dir.join(name);
-    let run = Command::new("genisoimage")
-        .args(["-quiet", "-V", label])
-        .args(extra)
-        .arg("-o")
-        .arg(&out)
-        .arg(&root)
-        .status();
-    match run {
-        Ok(s) if s.success() => Some(out),
-        Ok(s) => panic!("genisoimage failed: {s}"),
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!(
-                "skipping: genisoimage not available ({e}); see scripts/deps/firstboot-env.apt"
-            );
-            None
-        }
-        Err(e) => panic!("genisoimage missing in CI (scripts/deps/firstboot-env.apt): {e}"),
-    }
+    testkit::run(
+        Command::new("genisoimage")
+            .args(["-quiet", "-V", label])
+            .args(extra)
+            .arg("-o")
+            .arg(&out)
+            .arg(&root),
+    );
+    Some(out)
 }
 
 #[test]

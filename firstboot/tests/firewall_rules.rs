@@ -49,7 +49,7 @@ fn nft_check(rules: &str, dir: &Path) {
 
 #[test]
 fn nft_accepts_the_rules_of_every_deployment() {
-    if !require("nft") || !require("unshare") {
+    if !have("nft") || !have("unshare") {
         return;
     }
     let dhcp = with(
@@ -190,7 +190,7 @@ fn probe(client: &Netns) -> Vec<(String, u16, Outcome)> {
 
 #[test]
 fn rules_in_a_namespace_keep_management_services_on_the_management_nic() {
-    if !require("nft") || !require("ip") {
+    if !have("nft") || !have("ip") {
         return;
     }
     let props = with(

@@ -24,7 +24,7 @@ fn applied(props: &[(String, String)], deployment: &str) -> tempfile::TempDir {
 
 #[test]
 fn haproxy_accepts_the_generated_config() {
-    if !require("haproxy") {
+    if !have("haproxy") {
         return;
     }
     for (props, d) in [(default_props(), "default"), (frontend_props(), "frontend")] {
@@ -83,7 +83,7 @@ fn status_line(resp: &str) -> &str {
 
 #[test]
 fn haproxy_authenticates_the_api_user_with_the_generated_userlist() {
-    if !require("haproxy") {
+    if !have("haproxy") {
         return;
     }
     let props = with(

@@ -2,7 +2,7 @@
 //! builds of the same version produce the same filesystem UUIDs, partition GUIDs and FAT volume
 //! id (and `root=UUID=…` on the kernel command line stays the same).
 //!
-//! A UUID here is the first 16 bytes of SHA-256("haproxy-appliance\0<version>\0<purpose>") with
+//! A UUID here is the first 16 bytes of `SHA-256("haproxy-appliance\0<version>\0<purpose>")` with
 //! the RFC 9562 version 8 ("custom") and variant bits set.
 
 use sha2::{Digest, Sha256};

@@ -37,6 +37,9 @@ Examples:
   ova-builder appliance --out /tmp/a --no-ova --raw --json";
 
 /// Options of `ova-builder appliance`.
+// These doc comments are also the --help text, where `<VERSION>` is meant literally: escaping
+// it for rustdoc would change --help, so rustdoc may read it as an unclosed HTML tag here.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Args, Debug)]
 #[command(after_help = AFTER_HELP)]
 pub struct Args {

@@ -33,6 +33,9 @@ of the inputs): two builds of the same inputs are byte-identical. Outputs appear
 Ctrl-C leaves nothing behind.";
 
 /// Options of `ova-builder build`.
+// These doc comments are also the --help text, where `<VERSION>` is meant literally: escaping
+// it for rustdoc would change --help, so rustdoc may read it as an unclosed HTML tag here.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Args, Debug)]
 #[command(after_help = EXAMPLES)]
 pub struct Args {

@@ -11,6 +11,8 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::{X509, X509NameBuilder};
+#[allow(unused_imports)] // each test target includes this module; not all use these
+pub use testkit::{have, untar};
 
 pub const EPOCH: &str = "1700000000";
 
@@ -188,23 +190,6 @@ pub fn member<'a>(members: &'a mut [Entry], suffix: &str) -> &'a mut Entry {
         .iter_mut()
         .find(|m| m.name().ends_with(suffix))
         .unwrap()
-}
-
-/// Whether a tool is on PATH; without it the test fails in CI and is skipped locally.
-pub fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("{tool} is required in CI (scripts/deps/ova.apt installs it)");
-        }
-        eprintln!("skipping: {tool} is not installed");
-    }
-    found
 }
 
 /// `ova-builder verify --json FILE` → (exit success, parsed report).

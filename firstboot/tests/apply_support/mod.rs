@@ -8,6 +8,9 @@ mod env_support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[allow(unused_imports)] // each test target includes this module; not all use these
+pub use testkit::have;
+
 /// A valid Default-deployment property set (static addresses).
 pub fn default_props() -> Vec<(String, String)> {
     [
@@ -102,21 +105,4 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-/// Is `tool` runnable? In CI (the `CI` variable set) a missing tool fails the test; elsewhere
-/// the test prints a notice and is skipped.
-pub fn require(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!("{tool} is not installed (scripts/deps/firstboot-apply.apt installs it)");
-        }
-        eprintln!("SKIPPED: {tool} is not installed (bash scripts/install-deps)");
-    }
-    found
 }

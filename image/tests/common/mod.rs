@@ -9,35 +9,18 @@ use std::process::Command;
 
 use image::vmdk::{VmdkOptions, VmdkReport};
 
-/// Whether `tool` can run. In CI (`CI` set) a missing tool fails the test; locally the test
-/// is skipped with a notice.
-pub fn have(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("{tool} is required in CI (scripts/deps/image.apt / image.pip)");
-        }
-        eprintln!("NOTICE: {tool} not installed; skipping this test");
-    }
-    ok
-}
+#[allow(unused_imports)] // each test target includes this module; not all use these
+pub use testkit::{have, run};
 
+/// Whether Python's pyvmdk (libvmdk's bindings) imports; when it does not, testkit says so (a
+/// failure in CI, a skip of this check elsewhere).
 pub fn have_pyvmdk() -> bool {
     let ok = Command::new("python3")
         .args(["-c", "import pyvmdk"])
         .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
+        .is_ok_and(|o| o.status.success());
     if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("pyvmdk (libvmdk-python) is required in CI (scripts/deps/image.pip)");
-        }
-        eprintln!("NOTICE: pyvmdk not installed; skipping this check");
+        testkit::missing("pyvmdk (libvmdk-python, scripts/deps/image.pip)");
     }
     ok
 }
@@ -145,17 +128,6 @@ pub fn convert(input: &Path, output: &Path, opts: &VmdkOptions) -> VmdkReport {
     let r = image::vmdk::write_stream_optimized(src.as_mut(), &mut f, opts, &|_, _| {}).unwrap();
     f.flush().unwrap();
     r
-}
-
-pub fn run(cmd: &mut Command) -> String {
-    let o = cmd.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// sha256 of the disk as pyvmdk (libvmdk) reads it.
