@@ -282,9 +282,40 @@ fn appliance_builds_and_boots() {
         .unwrap();
     let dir = keep.as_deref().unwrap_or(tmp.path());
     std::fs::create_dir_all(dir).unwrap();
-    let out = dir.join("out");
 
-    // ---- build
+    let built = build_appliance(dir, keep.is_some(), &clock);
+    let (base, base_format) = deployable_disk(&built, dir, &clock);
+    check_pristine_image(&built.raw, &clock);
+    let ca = make_ca(dir, "/CN=Boot Test CA");
+    let disk = BootDisk {
+        dir,
+        base: &base,
+        format: base_format,
+    };
+    boot_with_a_valid_environment(&disk, &ca, built.has_dataplaneapi, &clock);
+    boot_with_an_invalid_environment(&disk, &ca, &clock);
+    clock.log("all appliance boot checks passed");
+}
+
+/// What `ova-builder appliance` produced.
+struct Built {
+    ova_builder: PathBuf,
+    /// Its `--json` report.
+    report: serde_json::Value,
+    raw: PathBuf,
+    has_dataplaneapi: bool,
+}
+
+/// The disk every boot starts from (never written: each boot has its own overlay).
+struct BootDisk<'a> {
+    dir: &'a Path,
+    base: &'a Path,
+    format: &'static str,
+}
+
+/// Builds the appliance as the README says (the default build), in `dir/out`.
+fn build_appliance(dir: &Path, keep: bool, clock: &Clock) -> Built {
+    let out = dir.join("out");
     let ova_builder = target_bin("ova-builder");
     let mut cmd = Command::new(&ova_builder);
     cmd.args(["appliance", "--out"])
@@ -298,7 +329,7 @@ fn appliance_builds_and_boots() {
     if let Some(api) = std::env::var_os("APPLIANCE_DATAPLANEAPI") {
         cmd.arg("--dataplaneapi").arg(api);
     }
-    if keep.is_some() {
+    if keep {
         cmd.args(["--keep-work", "--reuse-rootfs"]);
     }
     if std::env::var_os("APPLIANCE_NO_OVA").is_some() {
@@ -332,14 +363,26 @@ fn appliance_builds_and_boots() {
         report["total_seconds"].as_f64().unwrap_or(0.0)
     ));
 
-    // ---- the OVA, when built: verify it and boot its VMDK (the artifact users deploy)
-    let (base, base_format) = match report["ova"].as_str() {
+    let has_dataplaneapi = dataplaneapi.is_some();
+    Built {
+        ova_builder,
+        report,
+        raw,
+        has_dataplaneapi,
+    }
+}
+
+/// The OVA, when built: verify it, import it into vcsim, and boot its VMDK (the artifact users
+/// deploy); otherwise the raw disk.
+fn deployable_disk(built: &Built, dir: &Path, clock: &Clock) -> (PathBuf, &'static str) {
+    let (report, ova_builder, raw) = (&built.report, &built.ova_builder, &built.raw);
+    match report["ova"].as_str() {
         Some(ova) => {
-            run(Command::new(&ova_builder).arg("verify").arg(ova));
+            run(Command::new(ova_builder).arg("verify").arg(ova));
             clock.log(format!("ok: ova-builder verify accepts {ova}"));
             // The appliance OVA through govc into vcsim, both deployment options (4 GiB disk).
             let firstboot = target_bin("haproxy-firstboot");
-            if e2e::vcsim::import_and_check(Path::new(ova), &ova_builder, &firstboot, 4 << 20)
+            if e2e::vcsim::import_and_check(Path::new(ova), ova_builder, &firstboot, 4 << 20)
                 .is_some()
             {
                 clock.log("ok: govc imports the appliance OVA into vcsim for both deployment options with every property");
@@ -354,10 +397,12 @@ fn appliance_builds_and_boots() {
             (dir.join(vmdk), "vmdk")
         }
         None => (raw.clone(), "raw"),
-    };
+    }
+}
 
-    // ---- the pristine image: no per-deployment identity inside
-    let pristine = RootFs::of(&raw);
+/// The pristine image: no per-deployment identity inside.
+fn check_pristine_image(raw: &Path, clock: &Clock) {
+    let pristine = RootFs::of(raw);
     let ssh_files = pristine.ls("/etc/ssh");
     assert!(
         !ssh_files.iter().any(|f| f.starts_with("ssh_host_")),
@@ -378,14 +423,23 @@ fn appliance_builds_and_boots() {
         "haproxy-firstboot.service not enabled: {wants:?}"
     );
     clock.log("ok: image has no SSH host keys, an empty machine-id, haproxy-firstboot installed and enabled");
+}
 
-    // ---- boot 1: a valid environment
-    let ca = make_ca(dir, "/CN=Boot Test CA");
-    let iso = env_iso(dir, "valid", &ovf_env(&valid_props(&ca)));
+/// Boot 1 (SeaBIOS, syslinux): a valid environment is applied, sshd answers on the
+/// management IP only, haproxy runs the generated configuration, and the disk holds what
+/// first boot wrote.
+fn boot_with_a_valid_environment(
+    disk: &BootDisk<'_>,
+    ca: &(String, String),
+    has_dataplaneapi: bool,
+    clock: &Clock,
+) {
+    let dir = disk.dir;
+    let iso = env_iso(dir, "valid", &ovf_env(&valid_props(ca)));
     let ssh_port = qemu::free_port();
     let api_port = qemu::free_port();
     let mut forwards = vec![(ssh_port, MGMT_IP.to_owned(), 22)];
-    if dataplaneapi.is_some() {
+    if has_dataplaneapi {
         forwards.push((api_port, MGMT_IP.to_owned(), DATAPLANE_PORT));
     }
     let workload_ssh_port = qemu::free_port();
@@ -399,8 +453,8 @@ fn appliance_builds_and_boots() {
     let spec = VmSpec {
         firmware: Firmware::Bios,
         dir,
-        base: &base,
-        base_format,
+        base: disk.base,
+        base_format: disk.format,
         env_iso: Some(&iso),
         nics: nics(forwards, workload_forwards),
         memory_mib: 1024,
@@ -432,40 +486,61 @@ fn appliance_builds_and_boots() {
     // sshd is up now: it must still not answer on the workload segment.
     assert_no_sshd(
         &[(workload_ssh_port, WORKLOAD_IP), (vip_ssh_port, VIP)],
-        &clock,
+        clock,
     );
 
-    if dataplaneapi.is_some() {
-        let ca_file = dir.join("ca.crt");
-        let start = Instant::now();
-        loop {
-            let out = Command::new("openssl")
-                .args([
-                    "s_client",
-                    "-connect",
-                    &format!("127.0.0.1:{api_port}"),
-                    "-verify_return_error",
-                    "-CAfile",
-                ])
-                .arg(&ca_file)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout);
-            if out.status.success() && text.contains("Verify return code: 0 (ok)") {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "Data Plane API TLS check failed:\n{text}"
-            );
-            std::thread::sleep(Duration::from_secs(2));
-        }
-        clock.log("ok: the Data Plane API's TLS certificate chains to the supplied CA");
+    if has_dataplaneapi {
+        check_dataplaneapi_tls(api_port, &dir.join("ca.crt"), clock);
     }
+    check_inside_the_guest(&mut vm, clock);
+    firewall_checks(&mut vm, vip_port, workload_ssh_port, clock);
+    let clean = vm.power_off(Duration::from_secs(90));
+    clock.log(format!(
+        "powered off ({}) at {:.1} s",
+        if clean { "ACPI" } else { "killed" },
+        vm.started.elapsed().as_secs_f64()
+    ));
+    assert!(
+        clean,
+        "the guest did not power off within 90 s of system_powerdown"
+    );
 
-    // Log in on the serial console with the root password from the environment, and look
-    // at haproxy from inside.
+    check_disk_after_first_boot(&vm, dir, ca, &scanned, clock);
+    drop(vm);
+}
+
+/// The Data Plane API's TLS certificate chains to the supplied CA (openssl s_client).
+fn check_dataplaneapi_tls(api_port: u16, ca_file: &Path, clock: &Clock) {
+    let start = Instant::now();
+    loop {
+        let out = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{api_port}"),
+                "-verify_return_error",
+                "-CAfile",
+            ])
+            .arg(ca_file)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        if out.status.success() && text.contains("Verify return code: 0 (ok)") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "Data Plane API TLS check failed:\n{text}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    clock.log("ok: the Data Plane API's TLS certificate chains to the supplied CA");
+}
+
+/// Log in on the serial console with the root password from the environment, and look at
+/// haproxy and the addresses from inside.
+fn check_inside_the_guest(vm: &mut Vm, clock: &Clock) {
     vm.login("root", ROOT_PWD, Duration::from_secs(180));
     clock.log(format!(
         "ok: root console login with appliance.root_pwd ({:.1} s after QEMU)",
@@ -499,25 +574,23 @@ fn appliance_builds_and_boots() {
          controller), management NIC {MGMT_IP}/24, AnyIP route {LB_RANGE} ({:.1} s after QEMU)",
         vm.started.elapsed().as_secs_f64()
     ));
-    firewall_checks(&mut vm, vip_port, workload_ssh_port, &clock);
-    let clean = vm.power_off(Duration::from_secs(90));
-    clock.log(format!(
-        "powered off ({}) at {:.1} s",
-        if clean { "ACPI" } else { "killed" },
-        vm.started.elapsed().as_secs_f64()
-    ));
-    assert!(
-        clean,
-        "the guest did not power off within 90 s of system_powerdown"
-    );
+}
 
-    // ---- what the first boot left on the disk (read without mounting)
-    let after = flatten(&vm, dir, "valid");
+/// What the first boot left on the disk (read without mounting): the host key sshd showed,
+/// the generated haproxy.cfg, the supplied CA and a server certificate that chains to it.
+fn check_disk_after_first_boot(
+    vm: &Vm,
+    dir: &Path,
+    ca: &(String, String),
+    scanned: &str,
+    clock: &Clock,
+) {
+    let after = flatten(vm, dir, "valid");
     let pubkey = after
         .read("/etc/ssh/ssh_host_ed25519_key.pub")
         .expect("a host key on the disk after boot");
     assert!(
-        pubkey.contains(&scanned),
+        pubkey.contains(scanned),
         "sshd's key is not the one on the disk: {pubkey}"
     );
     clock.log("ok: sshd's host key was generated in this boot (absent from the image, present on the disk now)");
@@ -545,13 +618,16 @@ fn appliance_builds_and_boots() {
     let key = after
         .read("/etc/haproxy/server.key")
         .expect("/etc/haproxy/server.key");
-    openssl_check(dir, &ca.0, &crt, &key, &clock);
+    openssl_check(dir, &ca.0, &crt, &key, clock);
     let _ = std::fs::remove_file(&after.image);
-    drop(vm);
+}
 
-    // ---- boot 2: an invalid environment on a fresh copy, booted with UEFI firmware this time
-    // (systemd-boot on the ESP; boot 1 used SeaBIOS and syslinux)
-    let mut bad = valid_props(&ca);
+/// Boot 2: an invalid environment on a fresh overlay, booted with UEFI firmware this time
+/// (systemd-boot on the ESP; boot 1 used SeaBIOS and syslinux): FAILED naming the keys, and
+/// nothing applied.
+fn boot_with_an_invalid_environment(disk: &BootDisk<'_>, ca: &(String, String), clock: &Clock) {
+    let dir = disk.dir;
+    let mut bad = valid_props(ca);
     for (k, v) in bad.iter_mut() {
         match *k {
             "network.management_ip" => *v = "192.168.0.300/24".into(),
@@ -563,8 +639,8 @@ fn appliance_builds_and_boots() {
     let spec = VmSpec {
         firmware: Firmware::Uefi,
         dir,
-        base: &base,
-        base_format,
+        base: disk.base,
+        base_format: disk.format,
         env_iso: Some(&iso),
         nics: nics(vec![], vec![]),
         memory_mib: 1024,
@@ -630,7 +706,6 @@ fn appliance_builds_and_boots() {
     clock.log(
         "ok: invalid environment applied nothing (haproxy.cfg untouched, no TLS or network files)",
     );
-    clock.log("all appliance boot checks passed");
 }
 
 /// nftables.service loaded haproxy-firstboot's rules, and a haproxy frontend bound on a VIP

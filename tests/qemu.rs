@@ -158,74 +158,8 @@ impl Vm {
             "file={},if=none,id=disk0,format=qcow2,cache=unsafe",
             overlay.display()
         ));
-        match spec.firmware {
-            Firmware::Bios => {
-                cmd.args(["-device", "pvscsi,id=scsi0"])
-                    .args(["-device", "scsi-hd,drive=disk0,bus=scsi0.0,bootindex=0"]);
-            }
-            Firmware::Uefi => {
-                let vars = spec.dir.join(format!("{name}-OVMF_VARS.fd"));
-                std::fs::copy(OVMF_VARS, &vars)
-                    .unwrap_or_else(|e| panic!("copying {OVMF_VARS}: {e}"));
-                cmd.arg("-drive")
-                    .arg(format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"))
-                    .arg("-drive")
-                    .arg(format!("if=pflash,format=raw,file={}", vars.display()))
-                    .args([
-                        "-device",
-                        "virtio-blk-pci,drive=disk0,bus=pci.0,bootindex=0",
-                    ]);
-            }
-        }
-        if let Some(iso) = spec.env_iso {
-            cmd.arg("-drive").arg(format!(
-                "file={},if=none,id=cd0,media=cdrom,format=raw,readonly=on",
-                iso.display()
-            ));
-            match spec.firmware {
-                Firmware::Bios => {
-                    cmd.args(["-device", "ide-cd,drive=cd0,bus=ide.1"]);
-                }
-                // Linux does not reliably find an IDE CD-ROM under OVMF on `-machine pc`;
-                // the kernel's PVSCSI driver finds it there.
-                Firmware::Uefi => {
-                    cmd.args(["-device", "pvscsi,id=scsi1"])
-                        .args(["-device", "scsi-cd,drive=cd0,bus=scsi1.0"]);
-                }
-            }
-        }
-        for (i, nic) in spec.nics.iter().enumerate() {
-            // A PCI expander bridge numbered one below the bus vSphere's slot maps to: QEMU puts
-            // a PCI bridge behind it whose secondary bus is `nic.bus`, and the NIC is device 0
-            // there, so udev's path is pci-0000:BB:00.0 as on vSphere (behind a root port).
-            cmd.arg("-device")
-                .arg(format!("pxb,id=pxb{i},bus_nr={},bus=pci.0", nic.bus - 1));
-            let mut netdev = format!(
-                "user,id=net{i},net={},host={},restrict=on,ipv6=off",
-                nic.net, nic.host
-            );
-            for (hp, ip, gp) in &nic.forwards {
-                netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{hp}-{ip}:{gp}"));
-            }
-            cmd.arg("-netdev").arg(netdev);
-            cmd.arg("-device").arg(format!(
-                "vmxnet3,netdev=net{i},mac={},bus=pxb{i},addr=0x0,romfile=",
-                nic.mac
-            ));
-        }
-        for (i, nic) in taps.iter().enumerate() {
-            let i = i + spec.nics.len();
-            cmd.arg("-device")
-                .arg(format!("pxb,id=pxb{i},bus_nr={},bus=pci.0", nic.bus - 1));
-            cmd.arg("-netdev").arg(format!(
-                "tap,id=net{i},ifname={},script=no,downscript=no",
-                nic.tap
-            ));
-            cmd.arg("-device").arg(format!(
-                "vmxnet3,netdev=net{i},mac={},bus=pxb{i},addr=0x0,romfile=",
-                nic.mac
-            ));
-        }
+        add_disks(&mut cmd, spec, name);
+        add_nics(&mut cmd, spec, taps);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -425,5 +359,82 @@ impl Vm {
 impl Drop for Vm {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// The system disk (on PVSCSI under SeaBIOS, virtio under OVMF, as each boots it) and the
+/// OVF environment CD-ROM.
+fn add_disks(cmd: &mut Command, spec: &VmSpec, name: &str) {
+    match spec.firmware {
+        Firmware::Bios => {
+            cmd.args(["-device", "pvscsi,id=scsi0"])
+                .args(["-device", "scsi-hd,drive=disk0,bus=scsi0.0,bootindex=0"]);
+        }
+        Firmware::Uefi => {
+            let vars = spec.dir.join(format!("{name}-OVMF_VARS.fd"));
+            std::fs::copy(OVMF_VARS, &vars).unwrap_or_else(|e| panic!("copying {OVMF_VARS}: {e}"));
+            cmd.arg("-drive")
+                .arg(format!("if=pflash,format=raw,readonly=on,file={OVMF_CODE}"))
+                .arg("-drive")
+                .arg(format!("if=pflash,format=raw,file={}", vars.display()))
+                .args([
+                    "-device",
+                    "virtio-blk-pci,drive=disk0,bus=pci.0,bootindex=0",
+                ]);
+        }
+    }
+    if let Some(iso) = spec.env_iso {
+        cmd.arg("-drive").arg(format!(
+            "file={},if=none,id=cd0,media=cdrom,format=raw,readonly=on",
+            iso.display()
+        ));
+        match spec.firmware {
+            Firmware::Bios => {
+                cmd.args(["-device", "ide-cd,drive=cd0,bus=ide.1"]);
+            }
+            // Linux does not reliably find an IDE CD-ROM under OVMF on `-machine pc`;
+            // the kernel's PVSCSI driver finds it there.
+            Firmware::Uefi => {
+                cmd.args(["-device", "pvscsi,id=scsi1"])
+                    .args(["-device", "scsi-cd,drive=cd0,bus=scsi1.0"]);
+            }
+        }
+    }
+}
+
+/// `spec.nics` (user networking with forwards) then `taps`, each a VMXNET3 NIC at the PCI
+/// bus vSphere's slot maps to.
+fn add_nics(cmd: &mut Command, spec: &VmSpec, taps: &[TapNic]) {
+    for (i, nic) in spec.nics.iter().enumerate() {
+        // A PCI expander bridge numbered one below the bus vSphere's slot maps to: QEMU puts
+        // a PCI bridge behind it whose secondary bus is `nic.bus`, and the NIC is device 0
+        // there, so udev's path is pci-0000:BB:00.0 as on vSphere (behind a root port).
+        cmd.arg("-device")
+            .arg(format!("pxb,id=pxb{i},bus_nr={},bus=pci.0", nic.bus - 1));
+        let mut netdev = format!(
+            "user,id=net{i},net={},host={},restrict=on,ipv6=off",
+            nic.net, nic.host
+        );
+        for (hp, ip, gp) in &nic.forwards {
+            netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{hp}-{ip}:{gp}"));
+        }
+        cmd.arg("-netdev").arg(netdev);
+        cmd.arg("-device").arg(format!(
+            "vmxnet3,netdev=net{i},mac={},bus=pxb{i},addr=0x0,romfile=",
+            nic.mac
+        ));
+    }
+    for (i, nic) in taps.iter().enumerate() {
+        let i = i + spec.nics.len();
+        cmd.arg("-device")
+            .arg(format!("pxb,id=pxb{i},bus_nr={},bus=pci.0", nic.bus - 1));
+        cmd.arg("-netdev").arg(format!(
+            "tap,id=net{i},ifname={},script=no,downscript=no",
+            nic.tap
+        ));
+        cmd.arg("-device").arg(format!(
+            "vmxnet3,netdev=net{i},mac={},bus=pxb{i},addr=0x0,romfile=",
+            nic.mac
+        ));
     }
 }

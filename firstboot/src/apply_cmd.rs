@@ -147,10 +147,10 @@ fn live_effects(cfg: &firstboot::config::ValidatedConfig, report: &apply::Report
     let b64 = base64::engine::general_purpose::STANDARD.encode(report.ca_cert_pem.as_bytes());
     publish(CACERT_KEY, &b64);
     let current = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    if current.trim() != cfg.hostname() {
-        if let Err(e) = std::fs::write("/proc/sys/kernel/hostname", cfg.hostname()) {
-            eprintln!("haproxy-firstboot: cannot set the running host name: {e}");
-        }
+    if current.trim() != cfg.hostname()
+        && let Err(e) = std::fs::write("/proc/sys/kernel/hostname", cfg.hostname())
+    {
+        eprintln!("haproxy-firstboot: cannot set the running host name: {e}");
     }
     if report.changed.iter().any(|c| c.ends_with(".link")) {
         // .link files apply when udev handles an "add" event: replay them for network devices

@@ -109,10 +109,10 @@ pub fn wanted_sans(cfg: &ValidatedConfig) -> SanSet {
     let mut ips = vec![Ipv4Addr::LOCALHOST];
     let nics = [Some(cfg.management()), Some(cfg.workload()), cfg.frontend()];
     for a in nics.into_iter().flatten() {
-        if let Addressing::Static { address, .. } = a {
-            if !ips.contains(&address.ip()) {
-                ips.push(address.ip());
-            }
+        if let Addressing::Static { address, .. } = a
+            && !ips.contains(&address.ip())
+        {
+            ips.push(address.ip());
         }
     }
     SanSet { dns, ips }
@@ -249,10 +249,10 @@ pub fn cert_sans(cert: &X509Ref) -> SanSet {
     for name in cert.subject_alt_names().into_iter().flatten() {
         if let Some(d) = name.dnsname() {
             out.dns.push(d.to_string());
-        } else if let Some(ip) = name.ipaddress() {
-            if let Ok(b) = <[u8; 4]>::try_from(ip) {
-                out.ips.push(Ipv4Addr::from(b));
-            }
+        } else if let Some(ip) = name.ipaddress()
+            && let Ok(b) = <[u8; 4]>::try_from(ip)
+        {
+            out.ips.push(Ipv4Addr::from(b));
         }
     }
     out

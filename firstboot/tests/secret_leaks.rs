@@ -58,6 +58,8 @@ fn esc(s: &str) -> String {
         .replace('\t', "&#9;")
 }
 
+// A table of failure modes, one entry each: splitting it would scatter the table.
+#[allow(clippy::too_many_lines)]
 fn modes(key_body: &str, other_key_body: &str) -> Vec<Mode> {
     let pem = |begin: &str, body: &str, end: &str| format!("{begin}\n{body}\n{end}");
     let b = key_body;

@@ -120,7 +120,7 @@ fn check_extensions(
         if kind == 0 {
             break;
         }
-        if kind == FEATURE_NAME_TABLE && len as usize % FEATURE_NAME_ENTRY != 0 {
+        if kind == FEATURE_NAME_TABLE && !(len as usize).is_multiple_of(FEATURE_NAME_ENTRY) {
             return Err(ImageError::corrupt(
                 path,
                 NAME,

@@ -17,6 +17,8 @@ fn u64le(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
 
+// One walk through the file, field by field, in file order.
+#[allow(clippy::too_many_lines)]
 #[test]
 fn header_descriptor_and_markers_are_as_vmware_writes_them() {
     let dir = tempfile::tempdir().unwrap();

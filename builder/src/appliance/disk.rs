@@ -42,7 +42,7 @@ impl Layout {
         let root_offset = esp_offset + esp_bytes;
         // The backup GPT takes the last 33 sectors.
         let end = (disk_bytes.saturating_sub(33 * SECTOR) / MIB) * MIB;
-        if disk_bytes % MIB != 0 || end <= root_offset + 64 * MIB {
+        if !disk_bytes.is_multiple_of(MIB) || end <= root_offset + 64 * MIB {
             return Err(StageError::Invalid(format!(
                 "disk size {disk_bytes} bytes: expected a whole number of MiB with room for a \
                  {} MiB EFI system partition and a root filesystem",

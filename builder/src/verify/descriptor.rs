@@ -155,16 +155,16 @@ fn check_disks(package: &Package, envelope: &Envelope, findings: &mut Findings) 
         if package.size(&file.href).is_none() || name_problem(&file.href).is_some() {
             continue; // reported with the References checks
         }
-        if let (Some(capacity), Some(populated)) = (capacity, disk.populated_size) {
-            if populated > capacity {
-                findings.warn(
-                    Check::DiskCapacity,
-                    Some(&file.href),
-                    format!(
-                        "{label}: populatedSize {populated} is larger than the capacity {capacity}"
-                    ),
-                );
-            }
+        if let (Some(capacity), Some(populated)) = (capacity, disk.populated_size)
+            && populated > capacity
+        {
+            findings.warn(
+                Check::DiskCapacity,
+                Some(&file.href),
+                format!(
+                    "{label}: populatedSize {populated} is larger than the capacity {capacity}"
+                ),
+            );
         }
         let is_vmdk = disk.format.as_deref().is_some_and(|f| f.contains("vmdk"))
             || file.href.ends_with(".vmdk");
@@ -242,18 +242,18 @@ fn check_vmdk(
             format!("{label}: the VMDK header says capacity 0: the disk holds nothing"),
         );
     }
-    if let Some(capacity) = capacity {
-        if capacity != vmdk_bytes {
-            findings.error(
-                Check::DiskCapacity,
-                Some(href),
-                format!(
-                    "{label}: the descriptor's capacity is {capacity} bytes but the VMDK \
+    if let Some(capacity) = capacity
+        && capacity != vmdk_bytes
+    {
+        findings.error(
+            Check::DiskCapacity,
+            Some(href),
+            format!(
+                "{label}: the descriptor's capacity is {capacity} bytes but the VMDK \
                      header says {vmdk_bytes} bytes ({} sectors)",
-                    header.capacity
-                ),
-            );
-        }
+                header.capacity
+            ),
+        );
     }
     let stream = disk
         .format
@@ -453,14 +453,14 @@ fn check_links(envelope: &Envelope, ovf_name: &str, findings: &mut Findings) {
                     );
                 }
             }
-            if let Some(parent) = &item.parent {
-                if !instances.contains(parent.as_str()) {
-                    findings.error(
-                        Check::UndefinedReference,
-                        Some(ovf_name),
-                        format!("{what} has Parent {parent}, which no item's InstanceID is"),
-                    );
-                }
+            if let Some(parent) = &item.parent
+                && !instances.contains(parent.as_str())
+            {
+                findings.error(
+                    Check::UndefinedReference,
+                    Some(ovf_name),
+                    format!("{what} has Parent {parent}, which no item's InstanceID is"),
+                );
             }
         }
     }

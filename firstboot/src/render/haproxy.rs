@@ -172,10 +172,10 @@ pub fn userlist_hash(existing: &str, user: &str) -> Option<String> {
             continue;
         }
         let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["user", u, "password", hash, ..] = words.as_slice() {
-            if *u == user {
-                return Some((*hash).to_string());
-            }
+        if let ["user", u, "password", hash, ..] = words.as_slice()
+            && *u == user
+        {
+            return Some((*hash).to_string());
         }
     }
     None

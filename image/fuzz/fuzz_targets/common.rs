@@ -14,10 +14,10 @@ pub fn with_file(name: &str, data: &[u8], f: impl FnOnce(&std::path::Path)) {
     let dir = std::env::temp_dir().join(format!("image-fuzz-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let path: PathBuf = dir.join(name);
-    if let Ok(mut file) = std::fs::File::create(&path) {
-        if file.write_all(data).is_ok() {
-            f(&path);
-        }
+    if let Ok(mut file) = std::fs::File::create(&path)
+        && file.write_all(data).is_ok()
+    {
+        f(&path);
     }
     let _ = std::fs::remove_file(&path);
 }
@@ -80,10 +80,10 @@ pub fn vmdk_sparse(data: &[u8]) {
     let mut d = b"KDMV".to_vec();
     d.extend_from_slice(data.get(4..).unwrap_or_default());
     with_file("disk.vmdk", &d, |p| {
-        if let Ok(f) = std::fs::File::open(p) {
-            if let Ok(src) = image::vmdk::VmdkSource::open_sparse(f, p) {
-                exercise(Box::new(src));
-            }
+        if let Ok(f) = std::fs::File::open(p)
+            && let Ok(src) = image::vmdk::VmdkSource::open_sparse(f, p)
+        {
+            exercise(Box::new(src));
         }
     });
 }

@@ -339,7 +339,7 @@ impl<'h> Body<'h> {
         if size as u64 > 2 * grain_bytes + 1024 {
             return Err(StreamError::GrainSize { sector: at, size });
         }
-        if lba >= header.capacity || lba % header.grain_size != 0 {
+        if lba >= header.capacity || !lba.is_multiple_of(header.grain_size) {
             return Err(StreamError::GrainLba {
                 sector: at,
                 lba,

@@ -46,7 +46,7 @@ impl Ctx<'_> {
         }
         if let Some(cores) = &h.cores_per_socket {
             let c = *cores.get_ref();
-            if c == 0 || h.cpus.get_ref() % c != 0 {
+            if c == 0 || !h.cpus.get_ref().is_multiple_of(c) {
                 return Err(self.invalid(
                     cores.span(),
                     format!(
