@@ -248,6 +248,10 @@ impl Ctx<'_> {
     /// An IPv4 address with prefix length whose host part is neither the network nor the
     /// broadcast address.
     fn host_cidr(&mut self, key: &str, v: &str, example: &str) -> Option<Ipv4Network> {
+        let not_cidr = format!(
+            "{} is not an IPv4 address with prefix length; expected e.g. {example}",
+            self.shown(key, v)
+        );
         let Some((ip, prefix)) = v.split_once('/') else {
             if ranges::parse_ip(v).is_some() {
                 self.problem(
@@ -259,25 +263,13 @@ impl Ctx<'_> {
                     ),
                 );
             } else {
-                self.problem(
-                    key,
-                    format!(
-                        "{} is not an IPv4 address with prefix length; expected e.g. {example}",
-                        self.shown(key, v)
-                    ),
-                );
+                self.problem(key, not_cidr);
             }
             return None;
         };
         let parsed = ranges::parse_ip(ip.trim()).zip(ranges::parse_prefix(prefix.trim()));
         let Some((ip, prefix)) = parsed.filter(|(_, p)| *p >= 1) else {
-            self.problem(
-                key,
-                format!(
-                    "{} is not an IPv4 address with prefix length; expected e.g. {example}",
-                    self.shown(key, v)
-                ),
-            );
+            self.problem(key, not_cidr);
             return None;
         };
         let net = Ipv4Network::new(ip, prefix).ok()?;
