@@ -3,6 +3,7 @@
 #![no_main]
 
 use firstboot::config::Deployment;
+use firstboot::definition;
 use firstboot::env;
 use firstboot::validate::validate;
 use libfuzzer_sys::fuzz_target;
@@ -14,6 +15,6 @@ fuzz_target!(|data: &[u8]| {
     let again = env::parse(parsed.to_xml().as_bytes()).expect("written document parses");
     assert_eq!(again, parsed, "round trip changed the document");
     for deployment in [Deployment::Default, Deployment::Frontend] {
-        let _ = validate(&parsed, deployment);
+        let _ = validate(&parsed, deployment, definition::appliance());
     }
 });
