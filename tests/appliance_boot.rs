@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use e2e::{Clock, env_iso, make_ca, ovf_env, prerequisites, target_bin};
 use qemu::{Firmware, Nic, Vm, VmSpec};
+use testkit::netns::Netns;
 use testkit::{run, workspace};
 
 const VERSION: &str = "0.0.0-boottest";
@@ -158,11 +159,12 @@ fn nics(management: Forwards, workload: Forwards) -> Vec<Nic> {
     ]
 }
 
-/// ssh-keyscan through the forwarded port until it answers (or `limit`).
-fn scan_host_key(port: u16, limit: Duration) -> Option<String> {
+/// ssh-keyscan through the forwarded port in `ns` until it answers (or `limit`).
+fn scan_host_key(ns: &Netns, port: u16, limit: Duration) -> Option<String> {
     let start = Instant::now();
     while start.elapsed() < limit {
-        let out = Command::new("ssh-keyscan")
+        let out = ns
+            .command("ssh-keyscan")
             .args([
                 "-T",
                 "5",
@@ -183,10 +185,15 @@ fn scan_host_key(port: u16, limit: Duration) -> Option<String> {
     None
 }
 
-/// What a client gets through the forward at `port` within `limit` after sending `request`:
-/// the bytes read until EOF, reset or the limit (QEMU accepts the host connection at once and
-/// closes it when the guest refuses; a dropped SYN gives nothing).
-fn exchange(port: u16, request: &[u8], limit: Duration) -> String {
+/// What a client in `ns` gets through the forward at `port` (on the namespace's loopback)
+/// within `limit` after sending `request`: the bytes read until EOF, reset or the limit (QEMU
+/// accepts the connection at once and closes it when the guest refuses; a dropped SYN gives
+/// nothing).
+fn exchange(ns: &Netns, port: u16, request: &[u8], limit: Duration) -> String {
+    ns.enter(|| exchange_here(port, request, limit))
+}
+
+fn exchange_here(port: u16, request: &[u8], limit: Duration) -> String {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return String::new();
@@ -207,9 +214,9 @@ fn exchange(port: u16, request: &[u8], limit: Duration) -> String {
 
 /// sshd must not answer through the workload-segment forwards (workload address and a VIP):
 /// the management services answer on the management NIC only.
-fn assert_no_sshd(forwards: &[(u16, &str)], clock: &Clock) {
+fn assert_no_sshd(ns: &Netns, forwards: &[(u16, &str)], clock: &Clock) {
     for (port, target) in forwards {
-        let got = exchange(*port, b"", Duration::from_secs(10));
+        let got = exchange(ns, *port, b"", Duration::from_secs(10));
         assert!(
             !got.contains("SSH-"),
             "sshd answers on {target}:22 through the workload NIC: {got:?}"
@@ -287,10 +294,14 @@ fn appliance_builds_and_boots() {
     let (base, base_format) = deployable_disk(&built, dir, &clock);
     check_pristine_image(&built.raw, &clock);
     let ca = make_ca(dir, "/CN=Boot Test CA");
+    // QEMU and every client of the guest run in a namespace of their own: the forwards
+    // listen on its loopback, and the guest's user-mode networks (restrict=on) reach nothing.
+    let netns = Netns::create("boot", "qemu");
     let disk = BootDisk {
         dir,
         base: &base,
         format: base_format,
+        netns: &netns,
     };
     boot_with_a_valid_environment(&disk, &ca, built.has_dataplaneapi, &clock);
     boot_with_an_invalid_environment(&disk, &ca, &clock);
@@ -306,11 +317,13 @@ struct Built {
     has_dataplaneapi: bool,
 }
 
-/// The disk every boot starts from (never written: each boot has its own overlay).
+/// The disk every boot starts from (never written: each boot has its own overlay), and the
+/// network namespace QEMU and the test's clients run in.
 struct BootDisk<'a> {
     dir: &'a Path,
     base: &'a Path,
     format: &'static str,
+    netns: &'a Netns,
 }
 
 /// Builds the appliance as the README says (the default build), in `dir/out`.
@@ -436,15 +449,13 @@ fn boot_with_a_valid_environment(
 ) {
     let dir = disk.dir;
     let iso = env_iso(dir, "valid", &ovf_env(&valid_props(ca)));
-    let ssh_port = qemu::free_port();
-    let api_port = qemu::free_port();
+    // Forwards on the loopback of the test's own namespace: nothing else listens there.
+    let (ssh_port, api_port) = (10022, 15556);
     let mut forwards = vec![(ssh_port, MGMT_IP.to_owned(), 22)];
     if has_dataplaneapi {
         forwards.push((api_port, MGMT_IP.to_owned(), DATAPLANE_PORT));
     }
-    let workload_ssh_port = qemu::free_port();
-    let vip_ssh_port = qemu::free_port();
-    let vip_port = qemu::free_port();
+    let (workload_ssh_port, vip_ssh_port, vip_port) = (11022, 12022, 18443);
     let workload_forwards = vec![
         (workload_ssh_port, WORKLOAD_IP.to_owned(), 22),
         (vip_ssh_port, VIP.to_owned(), 22),
@@ -459,7 +470,7 @@ fn boot_with_a_valid_environment(
         nics: nics(forwards, workload_forwards),
         memory_mib: 1024,
     };
-    let mut vm = Vm::start(&spec, "valid");
+    let mut vm = Vm::start(&spec, "valid", disk.netns.name(), &[]);
     vm.wait_for(&["Linux version"], Duration::from_secs(180), "kernel start");
     clock.log(format!(
         "ok: kernel started ({:.1} s after QEMU)",
@@ -477,7 +488,7 @@ fn boot_with_a_valid_environment(
     ));
 
     // sshd on the static management IP (the forward targets it; a DHCP lease would be 10.0.2.15)
-    let scanned = scan_host_key(ssh_port, Duration::from_secs(120))
+    let scanned = scan_host_key(disk.netns, ssh_port, Duration::from_secs(120))
         .expect("sshd answered on the management IP");
     clock.log(format!(
         "ok: sshd answers on {MGMT_IP}:22 (static management IP applied), host key {}…",
@@ -485,15 +496,16 @@ fn boot_with_a_valid_environment(
     ));
     // sshd is up now: it must still not answer on the workload segment.
     assert_no_sshd(
+        disk.netns,
         &[(workload_ssh_port, WORKLOAD_IP), (vip_ssh_port, VIP)],
         clock,
     );
 
     if has_dataplaneapi {
-        check_dataplaneapi_tls(api_port, &dir.join("ca.crt"), clock);
+        check_dataplaneapi_tls(disk.netns, api_port, &dir.join("ca.crt"), clock);
     }
     check_inside_the_guest(&mut vm, clock);
-    firewall_checks(&mut vm, vip_port, workload_ssh_port, clock);
+    firewall_checks(&mut vm, disk.netns, vip_port, workload_ssh_port, clock);
     let clean = vm.power_off(Duration::from_secs(90));
     clock.log(format!(
         "powered off ({}) at {:.1} s",
@@ -510,10 +522,11 @@ fn boot_with_a_valid_environment(
 }
 
 /// The Data Plane API's TLS certificate chains to the supplied CA (openssl s_client).
-fn check_dataplaneapi_tls(api_port: u16, ca_file: &Path, clock: &Clock) {
+fn check_dataplaneapi_tls(ns: &Netns, api_port: u16, ca_file: &Path, clock: &Clock) {
     let start = Instant::now();
     loop {
-        let out = Command::new("openssl")
+        let out = ns
+            .command("openssl")
             .args([
                 "s_client",
                 "-connect",
@@ -645,7 +658,7 @@ fn boot_with_an_invalid_environment(disk: &BootDisk<'_>, ca: &(String, String), 
         nics: nics(vec![], vec![]),
         memory_mib: 1024,
     };
-    let mut vm = Vm::start(&spec, "invalid");
+    let mut vm = Vm::start(&spec, "invalid", disk.netns.name(), &[]);
     // The kernel logs its EFI line after "Linux version" and before the DMI line: wait for the
     // DMI line, or the check below races the console on a slow machine.
     vm.wait_for(&["DMI:"], Duration::from_secs(180), "kernel start (UEFI)");
@@ -712,7 +725,7 @@ fn boot_with_an_invalid_environment(disk: &BootDisk<'_>, ca: &(String, String), 
 /// after boot (as the Data Plane API binds them) is reachable through the workload NIC. Last,
 /// without the rules sshd answers on the workload address: the probe of [`assert_no_sshd`]
 /// sees exposure when there is some.
-fn firewall_checks(vm: &mut Vm, vip_port: u16, workload_ssh_port: u16, clock: &Clock) {
+fn firewall_checks(vm: &mut Vm, ns: &Netns, vip_port: u16, workload_ssh_port: u16, clock: &Clock) {
     let console = vm.console();
     assert!(
         !console.contains("ordering cycle"),
@@ -746,7 +759,12 @@ fn firewall_checks(vm: &mut Vm, vip_port: u16, workload_ssh_port: u16, clock: &C
     );
     let start = Instant::now();
     loop {
-        let got = exchange(vip_port, b"GET / HTTP/1.0\r\n\r\n", Duration::from_secs(10));
+        let got = exchange(
+            ns,
+            vip_port,
+            b"GET / HTTP/1.0\r\n\r\n",
+            Duration::from_secs(10),
+        );
         if got.contains("vip-ok") {
             break;
         }
@@ -761,7 +779,7 @@ fn firewall_checks(vm: &mut Vm, vip_port: u16, workload_ssh_port: u16, clock: &C
     ));
     let (out, status) = vm.shell("nft flush ruleset", Duration::from_secs(60));
     assert_eq!(status, 0, "nft flush ruleset:\n{out}");
-    let got = exchange(workload_ssh_port, b"", Duration::from_secs(10));
+    let got = exchange(ns, workload_ssh_port, b"", Duration::from_secs(10));
     assert!(
         got.contains("SSH-"),
         "without the firewall sshd should answer on {WORKLOAD_IP}:22: {got:?}"

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use testkit::netns::Netns;
 use testkit::run;
 
 /// A layer-2 segment: a bridge in the switch namespace.
@@ -126,7 +127,7 @@ pub struct PortCount {
 
 pub struct Lab {
     prefix: String,
-    namespaces: Vec<String>,
+    namespaces: Vec<Netns>,
     servers: Vec<Child>,
     dir: PathBuf,
     ports: u32,
@@ -139,7 +140,6 @@ fn ip(args: &[&str]) -> String {
 impl Lab {
     /// Builds the whole lab: switch, router, backends (serving), clients.
     pub fn new(dir: &Path) -> Lab {
-        remove_stale_namespaces();
         let mut lab = Lab {
             prefix: format!("lab{}", std::process::id()),
             namespaces: Vec::new(),
@@ -195,10 +195,10 @@ impl Lab {
     /// A namespace with loopback up, IPv6 off (less noise on the counters), and `rp_filter`
     /// strict for every interface that will be created in it.
     fn add_namespace(&mut self, role: &str) -> String {
-        let ns = self.ns(role);
-        ip(&["netns", "add", &ns]);
-        self.namespaces.push(ns.clone());
-        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        let netns = Netns::create("lab", role);
+        let ns = netns.name().to_owned();
+        debug_assert_eq!(ns, self.ns(role));
+        self.namespaces.push(netns);
         self.sysctl(
             &ns,
             &[
@@ -391,24 +391,6 @@ impl Lab {
     }
 }
 
-/// Deletes the namespaces of earlier lab runs whose process is gone (a SIGKILLed test cannot
-/// run its Drop): `lab<PID>-<role>` with no `/proc/<PID>`.
-fn remove_stale_namespaces() {
-    let list = run(Command::new("ip").args(["netns", "list"]));
-    for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
-        let Some(pid) = name
-            .strip_prefix("lab")
-            .and_then(|rest| rest.split_once('-'))
-            .and_then(|(pid, _)| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
-    }
-}
-
 impl Drop for Lab {
     fn drop(&mut self) {
         for child in &mut self.servers {
@@ -416,8 +398,9 @@ impl Drop for Lab {
             let _ = child.kill();
             let _ = child.wait();
         }
-        for ns in self.namespaces.iter().rev() {
-            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        // Deleted in reverse order of creation.
+        while let Some(ns) = self.namespaces.pop() {
+            drop(ns);
         }
     }
 }

@@ -199,7 +199,7 @@ fn boot(
         nics: vec![],
         memory_mib: 1024,
     };
-    let mut vm = Vm::start_in_netns(&spec, run, &lab.switch(), &taps);
+    let mut vm = Vm::start(&spec, run, &lab.switch(), &taps);
     clock.log(format!(
         "{run}: QEMU started in the lab's switch namespace, NICs on {:?}",
         taps.iter().map(|t| t.tap.as_str()).collect::<Vec<_>>()

@@ -6,7 +6,6 @@
 //! [`Vm`] is dropped, whatever happened.
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -78,12 +77,6 @@ pub struct Vm {
     pub started: Instant,
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; QEMU binds it right after).
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// Removes `ESC [ … letter` sequences (systemd colours its status lines).
 pub fn strip_ansi(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -104,18 +97,13 @@ pub fn strip_ansi(text: &str) -> String {
 }
 
 impl Vm {
-    pub fn start(spec: &VmSpec, name: &str) -> Vm {
-        Vm::launch(spec, name, None, &[])
+    /// Starts QEMU inside network namespace `netns` (`ip netns exec`), with `taps` attached
+    /// after `spec.nics` (script=no: the test wires the taps itself).
+    pub fn start(spec: &VmSpec, name: &str, netns: &str, taps: &[TapNic]) -> Vm {
+        Vm::launch(spec, name, netns, taps)
     }
 
-    /// As [`Vm::start`], with QEMU run inside network namespace `netns` (`ip netns exec`) and
-    /// `taps` attached after `spec.nics` (script=no: the test wires the taps itself).
-    #[allow(dead_code)] // used by lab_boot only; appliance_boot includes this file too
-    pub fn start_in_netns(spec: &VmSpec, name: &str, netns: &str, taps: &[TapNic]) -> Vm {
-        Vm::launch(spec, name, Some(netns), taps)
-    }
-
-    fn launch(spec: &VmSpec, name: &str, netns: Option<&str>, taps: &[TapNic]) -> Vm {
+    fn launch(spec: &VmSpec, name: &str, netns: &str, taps: &[TapNic]) -> Vm {
         let overlay = spec.dir.join(format!("{name}.qcow2"));
         let serial = spec.dir.join(format!("{name}-serial.log"));
         let monitor = spec.dir.join(format!("{name}-monitor.sock"));
@@ -129,15 +117,9 @@ impl Vm {
             .arg(spec.base)
             .arg(&overlay));
 
-        let mut cmd = match netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                // `ip netns exec` execs QEMU: the child's PID is QEMU's.
-                c.args(["netns", "exec", ns, "qemu-system-x86_64"]);
-                c
-            }
-            None => Command::new("qemu-system-x86_64"),
-        };
+        let mut cmd = Command::new("ip");
+        // `ip netns exec` execs QEMU: the child's PID is QEMU's.
+        cmd.args(["netns", "exec", netns, "qemu-system-x86_64"]);
         cmd.args([
             "-accel", "tcg", "-machine", "pc", "-cpu", "max", "-smp", "2",
         ])

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use apply_support::*;
+use testkit::netns::Netns;
 
 const CONF: &str = "etc/nftables.conf";
 const DATAPLANE_PORT: u16 = 5556;
@@ -72,44 +73,6 @@ fn nft_accepts_the_rules_of_every_deployment() {
     }
 }
 
-/// A network namespace created for the test and deleted when dropped.
-struct Netns(String);
-
-impl Netns {
-    fn new(role: &str) -> Netns {
-        let name = format!("fwtest-{role}-{}", std::process::id());
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        ip(&["netns", "add", &name]);
-        Netns(name)
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut all = vec!["-n", self.0.as_str()];
-        all.extend_from_slice(args);
-        ip(&all);
-    }
-
-    /// Runs `f` on a thread that has entered this namespace: sockets it creates live there.
-    fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/run/netns/{}", self.0);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let ns = std::fs::File::open(&path).unwrap();
-                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-                f()
-            })
-            .join()
-            .unwrap()
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
-}
-
 fn ip(args: &[&str]) {
     let o = Command::new("ip").args(args).output().unwrap();
     assert!(o.status.success(), "ip {args:?}: {}", text(&o));
@@ -148,21 +111,20 @@ fn topology(appliance: &Netns, client: &Netns, lb_range: &str) {
             "add",
             nic,
             "netns",
-            &appliance.0,
+            appliance.name(),
             "type",
             "veth",
             "peer",
             "name",
             peer,
             "netns",
-            &client.0,
+            client.name(),
         ]);
         appliance.ip(&["addr", "add", &format!("{net}.2/24"), "dev", nic]);
         appliance.ip(&["link", "set", nic, "up"]);
         client.ip(&["addr", "add", &format!("{net}.1/24"), "dev", peer]);
         client.ip(&["link", "set", peer, "up"]);
     }
-    appliance.ip(&["link", "set", "lo", "up"]);
     appliance.ip(&["route", "add", "local", lb_range, "dev", "lo"]);
     client.ip(&["route", "add", VIP_VIA_WORKLOAD, "via", "192.168.10.2"]);
     client.ip(&["route", "add", VIP_VIA_FRONTEND, "via", "192.168.100.2"]);
@@ -177,7 +139,7 @@ fn probe(client: &Netns) -> Vec<(String, u16, Outcome)> {
         VIP_VIA_WORKLOAD,
         VIP_VIA_FRONTEND,
     ];
-    client.run(|| {
+    client.enter(|| {
         let mut seen = Vec::new();
         for to in targets {
             for port in [22, DATAPLANE_PORT, VIP_PORT] {
@@ -201,12 +163,12 @@ fn rules_in_a_namespace_keep_management_services_on_the_management_nic() {
         )],
     );
     let (dir, rules) = rendered_rules(&props, "frontend");
-    let appliance = Netns::new("appliance");
-    let client = Netns::new("client");
+    let appliance = Netns::create("fwtest", "appliance");
+    let client = Netns::create("fwtest", "client");
     topology(&appliance, &client, "192.168.100.64/26");
     // sshd and a DHCP-addressed Data Plane API listen on every address (the worst case);
     // haproxy's frontend on the wildcard too, so only the firewall decides.
-    let _listeners: Vec<TcpListener> = appliance.run(|| {
+    let _listeners: Vec<TcpListener> = appliance.enter(|| {
         [22, DATAPLANE_PORT, VIP_PORT]
             .iter()
             .map(|p| TcpListener::bind(("0.0.0.0", *p)).unwrap())
@@ -222,8 +184,9 @@ fn rules_in_a_namespace_keep_management_services_on_the_management_nic() {
 
     let file = dir.path().join("rules.nft");
     std::fs::write(&file, &rules).unwrap();
-    let o = Command::new("ip")
-        .args(["netns", "exec", &appliance.0, "nft", "-f"])
+    let o = appliance
+        .command("nft")
+        .arg("-f")
         .arg(&file)
         .output()
         .unwrap();

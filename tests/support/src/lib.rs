@@ -7,6 +7,7 @@
 //! A test that needs a missing tool fails in CI (the `CI` variable set: CI installs everything
 //! with `scripts/install-deps`) and is skipped elsewhere, saying so on stderr.
 
+pub mod netns;
 pub mod ovf_schema;
 
 use std::path::{Path, PathBuf};
