@@ -72,8 +72,8 @@ fn applies_then_changes_nothing_then_applies_a_change() {
     let o3 = apply(&root, &changed, "default", &[]);
     assert!(o3.status.success(), "{}", text(&o3));
     assert!(!marker(&o3).contains(&hash));
-    let cfg = std::fs::read_to_string(root.join("etc/haproxy/dataplaneapi.cfg")).unwrap();
-    assert!(cfg.contains("TLS_PORT=6443\n"), "{cfg}");
+    let cfg = std::fs::read_to_string(root.join("etc/haproxy/dataplaneapi.yaml")).unwrap();
+    assert!(cfg.contains("\n    tls_port: 6443\n"), "{cfg}");
 }
 
 #[test]
@@ -219,8 +219,11 @@ fn environment_of(root: &Path) -> &'static str {
     assert!(hosts.contains(ip), "{name}: {hosts}");
     let network = read("etc/systemd/network/10-management.network");
     assert!(network.contains(&format!("{ip}/24")), "{name}: {network}");
-    let dp = read("etc/haproxy/dataplaneapi.cfg");
-    assert!(dp.contains(&format!("TLS_PORT={port}\n")), "{name}: {dp}");
+    let dp = read("etc/haproxy/dataplaneapi.yaml");
+    assert!(
+        dp.contains(&format!("\n    tls_port: {port}\n")),
+        "{name}: {dp}"
+    );
     let cert = openssl::x509::X509::from_pem(read("etc/haproxy/server.crt").as_bytes()).unwrap();
     let sans: Vec<String> = cert
         .subject_alt_names()

@@ -64,8 +64,8 @@ fn aborted_apply_recovers_and_converges() {
             std::fs::read_to_string(root.join("etc/ssh/sshd_config.d/50-haproxy-firstboot.conf"))
                 .unwrap();
         assert!(sshd.contains("PermitRootLogin no"), "n={n}");
-        let dp = std::fs::read_to_string(root.join("etc/haproxy/dataplaneapi.cfg")).unwrap();
-        assert!(dp.contains("TLS_PORT=6443"), "n={n}");
+        let dp = std::fs::read_to_string(root.join("etc/haproxy/dataplaneapi.yaml")).unwrap();
+        assert!(dp.contains("\n    tls_port: 6443\n"), "n={n}");
         assert!(
             !root
                 .join("var/lib/haproxy-firstboot/transaction.json")
@@ -131,8 +131,8 @@ fn changed_props() -> Vec<(String, String)> {
 }
 
 fn assert_changed_applied(root: &std::path::Path, what: &str) {
-    let dp = std::fs::read_to_string(root.join("etc/haproxy/dataplaneapi.cfg")).unwrap();
-    assert!(dp.contains("TLS_PORT=6443"), "{what}: {dp}");
+    let dp = std::fs::read_to_string(root.join("etc/haproxy/dataplaneapi.yaml")).unwrap();
+    assert!(dp.contains("\n    tls_port: 6443\n"), "{what}: {dp}");
     assert!(!root.join(JOURNAL).exists(), "{what}");
     let again = apply(root, &changed_props(), "default", &[]);
     assert!(

@@ -57,6 +57,44 @@ fn systemd_analyze_verify_accepts_the_units() {
     );
 }
 
+/// The unit starts the Data Plane API on the file apply writes, and its sandbox keeps what the
+/// API needs: /etc/haproxy writable (haproxy.cfg is renamed into place), its state directory,
+/// and no MemoryDenyWriteExecute (inherited by `haproxy -c`, it breaks PCRE2's JIT and so every
+/// configuration with a regex).
+#[test]
+fn dataplaneapi_unit_reads_the_rendered_yaml() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/dataplaneapi.service"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = unit.lines().collect();
+    for want in [
+        "ExecStart=/usr/local/bin/dataplaneapi -f /etc/haproxy/dataplaneapi.yaml",
+        "After=network-online.target haproxy.service haproxy-firstboot.service",
+        "Restart=on-failure",
+        "StateDirectory=dataplaneapi",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/etc/haproxy",
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+    ] {
+        assert!(lines.contains(&want), "missing {want:?}");
+    }
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("MemoryDenyWriteExecute=")),
+        "{unit}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let a = apply(&root, &default_props(), "default", &[]);
+    assert!(a.status.success(), "{}", text(&a));
+    let yaml = std::fs::read_to_string(root.join("etc/haproxy/dataplaneapi.yaml")).unwrap();
+    assert!(yaml.starts_with("# "), "{yaml}");
+    assert!(yaml.contains("\nconfig_version: 2\n"), "{yaml}");
+}
+
 /// The image ships `firstboot/systemd/network/*.link` (so udev — and the initramfs — name the
 /// NICs from the first boot on); apply renders the same files, so it never changes them.
 #[test]

@@ -383,6 +383,25 @@ fn a_removed_file_is_reported_as_removed() {
     assert_eq!(r.removed, vec![gone]);
 }
 
+/// Earlier releases configured the Data Plane API through an environment file; the YAML file
+/// replaces it, and the old one goes, once.
+#[test]
+fn the_environment_file_of_earlier_releases_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    seed(dir.path());
+    let old = dir.path().join("etc/haproxy/dataplaneapi.cfg");
+    fs::create_dir_all(old.parent().unwrap()).unwrap();
+    fs::write(&old, "TLS_PORT=5556\n").unwrap();
+    let cfg = fixtures::default_static();
+    let r = apply(&cfg, &opts(dir.path())).unwrap();
+    let gone = "etc/haproxy/dataplaneapi.cfg".to_string();
+    assert_eq!(r.removed, vec![gone]);
+    assert!(!old.exists());
+    assert!(dir.path().join("etc/haproxy/dataplaneapi.yaml").is_file());
+    let again = apply(&cfg, &opts(dir.path())).unwrap();
+    assert!(again.changed.is_empty(), "{:?}", again.changed);
+}
+
 /// The environment is the source of truth for the CA: once it no longer supplies one, the
 /// appliance uses a CA of its own, as when none was ever supplied.
 #[test]

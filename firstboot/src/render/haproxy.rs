@@ -1,4 +1,4 @@
-//! `/etc/haproxy/haproxy.cfg`, the Data Plane API's environment file and its unit.
+//! `/etc/haproxy/haproxy.cfg`, the Data Plane API's configuration file and its unit.
 //!
 //! haproxy.cfg has two writers: first boot owns `global`, the unnamed `defaults` and `userlist
 //! controller`; the Data Plane API adds the Supervisor's frontends and backends at run time.
@@ -11,11 +11,15 @@ use std::net::Ipv4Addr;
 
 use askama::Template;
 
-use super::{Inputs, RenderedFile};
+use super::{Inputs, RenderedFile, SERVER_CERT, SERVER_KEY};
 use crate::config::{Addressing, ValidatedConfig};
 
 pub const HAPROXY_CFG: &str = "etc/haproxy/haproxy.cfg";
-pub const DATAPLANEAPI_CFG: &str = "etc/haproxy/dataplaneapi.cfg";
+/// The Data Plane API 2.x configuration (`dataplaneapi -f`), read by the appliance's own server
+/// and by the Go dataplaneapi alike.
+pub const DATAPLANEAPI_YAML: &str = "etc/haproxy/dataplaneapi.yaml";
+/// The environment file earlier releases wrote for the unit; removed when found.
+pub const OBSOLETE_DATAPLANEAPI_CFG: &str = "etc/haproxy/dataplaneapi.cfg";
 pub const DATAPLANEAPI_UNIT: &str = "etc/systemd/system/dataplaneapi.service";
 
 /// The unit file, shared with the image build (`firstboot/systemd/dataplaneapi.service`).
@@ -51,11 +55,17 @@ struct HaproxyCfg<'a> {
     password_hash: &'a str,
 }
 
+/// Every value is an IPv4 address, a port or one of this crate's fixed paths and names, none
+/// of which YAML would read as anything but the plain scalar it is (the golden files show it).
 #[derive(Template)]
-#[template(path = "dataplaneapi.cfg", escape = "none")]
-struct DataplaneCfg {
+#[template(path = "dataplaneapi.yaml", escape = "none")]
+struct DataplaneYaml<'a> {
     tls_host: Ipv4Addr,
     port: u16,
+    certificate: &'a str,
+    key: &'a str,
+    userlist: &'a str,
+    haproxy_cfg: &'a str,
 }
 
 pub(super) fn render(
@@ -93,11 +103,20 @@ pub(super) fn render(
         Addressing::Static { address, .. } => address.ip(),
         Addressing::Dhcp => Ipv4Addr::UNSPECIFIED,
     };
-    let dp = DataplaneCfg {
+    let (certificate, key, haproxy_cfg) = (
+        format!("/{SERVER_CERT}"),
+        format!("/{SERVER_KEY}"),
+        format!("/{HAPROXY_CFG}"),
+    );
+    let dp = DataplaneYaml {
         tls_host,
         port: cfg.dataplane_port(),
+        certificate: &certificate,
+        key: &key,
+        userlist: USERLIST,
+        haproxy_cfg: &haproxy_cfg,
     };
-    out.push(RenderedFile::text(DATAPLANEAPI_CFG, dp.render()?, 0o644));
+    out.push(RenderedFile::text(DATAPLANEAPI_YAML, dp.render()?, 0o644));
     out.push(RenderedFile::text(
         DATAPLANEAPI_UNIT,
         DATAPLANEAPI_SERVICE,

@@ -69,7 +69,8 @@ pub struct Inputs<'a> {
     pub existing_haproxy_cfg: Option<&'a str>,
 }
 
-/// The files to write and the files to remove (outputs of another deployment configuration).
+/// The files to write and the files to remove (outputs of another deployment configuration or
+/// of an earlier release).
 #[derive(Debug)]
 pub struct Rendered {
     pub files: Vec<RenderedFile>,
@@ -103,10 +104,12 @@ pub fn render(cfg: &ValidatedConfig, inputs: &Inputs<'_>) -> Result<Rendered, Re
     }
     haproxy::render(cfg, inputs, &mut files)?;
     firewall::render(cfg, &mut files)?;
-    let remove = match cfg.deployment() {
-        Deployment::Frontend => Vec::new(),
-        Deployment::Default => vec![network::network_path(network::Nic::Frontend)],
-    };
+    // The environment file the unit of earlier releases read: left behind, it would look like
+    // the Data Plane API's settings but no longer be them.
+    let mut remove = vec![haproxy::OBSOLETE_DATAPLANEAPI_CFG.to_string()];
+    if cfg.deployment() == Deployment::Default {
+        remove.push(network::network_path(network::Nic::Frontend));
+    }
     Ok(Rendered { files, remove })
 }
 
