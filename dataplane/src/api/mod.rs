@@ -1,0 +1,158 @@
+//! The HTTP API: routes under `/v2`, basic authentication, and the spec's error shape
+//! (`{"code": N, "message": "..."}`) for every failure, including unknown paths and bad
+//! query strings.
+
+mod errors;
+mod misc;
+mod objects;
+mod params;
+mod transactions;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+pub use errors::ApiError;
+
+use crate::auth::Authenticator;
+use crate::reload::Reloader;
+use crate::store::Store;
+use crate::transactions::Transactions;
+
+/// Everything a handler needs.
+pub struct App {
+    pub store: Store,
+    pub transactions: Transactions,
+    pub reloader: Reloader,
+    pub auth: Authenticator,
+}
+
+pub type Shared = Arc<App>;
+
+/// Largest request body: a whole haproxy.cfg for `POST …/raw` (100 000 services fit).
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+pub fn router(app: Shared) -> Router {
+    let cfg = "/v2/services/haproxy/configuration";
+    Router::new()
+        .route("/v2/info", get(misc::info))
+        .route("/v2/specification", get(misc::specification))
+        .route(&format!("{cfg}/version"), get(misc::version))
+        .route(
+            &format!("{cfg}/raw"),
+            get(misc::get_raw).post(misc::post_raw),
+        )
+        .route(
+            &format!("{cfg}/frontends"),
+            get(objects::list_frontends).post(objects::create_frontend),
+        )
+        .route(
+            &format!("{cfg}/frontends/{{name}}"),
+            get(objects::get_frontend)
+                .put(objects::replace_frontend)
+                .delete(objects::delete_frontend),
+        )
+        .route(
+            &format!("{cfg}/backends"),
+            get(objects::list_backends).post(objects::create_backend),
+        )
+        .route(
+            &format!("{cfg}/backends/{{name}}"),
+            get(objects::get_backend)
+                .put(objects::replace_backend)
+                .delete(objects::delete_backend),
+        )
+        .route(
+            &format!("{cfg}/servers"),
+            get(objects::list_servers).post(objects::create_server),
+        )
+        .route(
+            &format!("{cfg}/servers/{{name}}"),
+            get(objects::get_server)
+                .put(objects::replace_server)
+                .delete(objects::delete_server),
+        )
+        .route(
+            &format!("{cfg}/binds"),
+            get(objects::list_binds).post(objects::create_bind),
+        )
+        .route(
+            &format!("{cfg}/binds/{{name}}"),
+            get(objects::get_bind)
+                .put(objects::replace_bind)
+                .delete(objects::delete_bind),
+        )
+        .route(
+            "/v2/services/haproxy/transactions",
+            get(transactions::list).post(transactions::start),
+        )
+        .route(
+            "/v2/services/haproxy/transactions/{id}",
+            get(transactions::get)
+                .put(transactions::commit)
+                .delete(transactions::delete),
+        )
+        .route("/v2/services/haproxy/reloads", get(misc::reloads))
+        .route("/v2/services/haproxy/reloads/{id}", get(misc::reload_one))
+        .fallback(|| async {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no such path in the Data Plane API v2",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "this method is not allowed on this path",
+            )
+        })
+        .layer(middleware::from_fn_with_state(app.clone(), authenticate))
+        .layer(middleware::from_fn(access_log))
+        .with_state(app)
+}
+
+/// 401 unless the request carries the credentials of a user of the configured userlist.
+async fn authenticate(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    let users = match app.store.current() {
+        Ok(snap) => snap.users.clone(),
+        Err(e) => return ApiError::internal(e).into_response(),
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    if app.auth.check(&users, given) {
+        return next.run(req).await;
+    }
+    let mut resp = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "authentication required: HTTP basic auth with a user of the Data Plane API's userlist",
+    )
+    .into_response();
+    resp.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"HAProxy Data Plane API\""),
+    );
+    resp
+}
+
+/// One line per request on stdout (the journal): method, path, status, time. No query string,
+/// header or body is logged, so no credential can reach the log.
+async fn access_log(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().chars().take(200).collect::<String>();
+    let resp = next.run(req).await;
+    println!(
+        "{method} {path} {} {:.1}ms",
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    resp
+}

@@ -1,0 +1,9 @@
+//! haproxy.cfg: words, the lossless document, and the API's objects in it.
+
+pub mod document;
+pub mod fields;
+pub mod model;
+pub mod words;
+
+pub use document::Document;
+pub use model::{Kind, ModelError};

@@ -1,0 +1,18 @@
+//! The appliance's HAProxy Data Plane API v2 server: haproxy.cfg edited over REST.
+//!
+//! The data flows one way: a request (`api`) → the configuration model (`cfg`) → a candidate
+//! file checked by `haproxy -c` and renamed into place (`store`; `transactions` keep working
+//! copies) → a reload (`reload`). `settings` reads the Data Plane API's own YAML configuration,
+//! `auth` checks credentials against the userlist, and `server` is the TLS listener.
+
+pub mod api;
+pub mod auth;
+pub mod cfg;
+pub mod reload;
+pub mod server;
+pub mod settings;
+pub mod store;
+pub mod transactions;
+
+/// What `--version` and `GET /v2/info` say (the build report and the OVF name the server by it).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (HAProxy Data Plane API v2)");
