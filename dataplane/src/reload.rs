@@ -211,20 +211,40 @@ async fn run_command(cmd: &str) -> Result<String, String> {
 }
 
 /// `reload` on haproxy's master CLI. haproxy 2.7 and later answer `Success=0|1` with the new
-/// worker's startup messages; older ones close the connection without a word.
+/// worker's startup messages; older ones close the connection without a word. The master
+/// re-executes itself to reload, and its socket refuses connections meanwhile: wait for it
+/// before (a previous reload) and after (this one), so the next reload finds it ready.
 async fn master_reload(path: PathBuf) -> Result<String, String> {
-    let mut sock = tokio::net::UnixStream::connect(&path)
-        .await
-        .map_err(|e| format!("cannot connect to the master CLI {}: {e}", path.display()))?;
+    let mut sock = connect_master(&path).await?;
     sock.write_all(b"reload\n")
         .await
         .map_err(|e| format!("master CLI {}: {e}", path.display()))?;
     let mut answer = String::new();
     let _ = sock.read_to_string(&mut answer).await;
+    drop(sock);
+    connect_master(&path).await?;
     let answer = answer.trim().to_string();
     if answer.contains("Success=0") {
         Err(answer)
     } else {
         Ok(answer)
+    }
+}
+
+const MASTER_WAIT: Duration = Duration::from_secs(30);
+
+async fn connect_master(path: &std::path::Path) -> Result<tokio::net::UnixStream, String> {
+    let start = std::time::Instant::now();
+    loop {
+        match tokio::net::UnixStream::connect(path).await {
+            Ok(s) => return Ok(s),
+            Err(e) if start.elapsed() > MASTER_WAIT => {
+                return Err(format!(
+                    "cannot connect to the master CLI {}: {e}",
+                    path.display()
+                ));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
     }
 }

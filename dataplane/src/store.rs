@@ -195,8 +195,8 @@ impl Store {
 
     async fn check(&self, candidate: &Path) -> Result<(), StoreError> {
         let run = tokio::process::Command::new(&self.haproxy)
+            // Not -q: haproxy 2.6 then keeps its alerts to itself.
             .arg("-c")
-            .arg("-q")
             .arg("-f")
             .arg(candidate)
             .stdin(std::process::Stdio::null())
@@ -229,7 +229,9 @@ fn summarize(message: &str) -> String {
     let lines: Vec<&str> = message
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
+        .filter(|l| {
+            !l.is_empty() && *l != "Configuration file is valid" && !l.starts_with("[NOTICE]")
+        })
         .collect();
     let mut out = lines.join("\n");
     if out.is_empty() {

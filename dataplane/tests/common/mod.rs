@@ -224,6 +224,10 @@ impl Appliance {
         );
     }
 
+    pub fn api_pid(&self) -> Option<u32> {
+        self.api.as_ref().map(Child::id)
+    }
+
     /// SIGKILL, as a crash or the OOM killer would.
     pub fn kill_api(&mut self) {
         if let Some(mut c) = self.api.take() {
@@ -373,4 +377,9 @@ pub fn fetch(addr: &str, port: u16) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
+}
+
+/// A line in the test run's output even under libtest's capture (figures the CI log keeps).
+pub fn report(line: &str) {
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }
