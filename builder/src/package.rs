@@ -44,6 +44,8 @@ pub struct BuildRequest<'a> {
     pub version: Option<String>,
     /// Where the base image came from (provenance property).
     pub base_image: Option<String>,
+    /// The product's `FullVersion`; default the definition's, else the release version.
+    pub full_version: Option<String>,
     /// Seconds since the epoch for every timestamp (see [`crate::source_date`]).
     pub source_date_epoch: u64,
     pub manifest: Algorithm,
@@ -332,6 +334,7 @@ fn small_members(
         version: Some(version.to_string()),
         build_date: Some(build_date.to_string()),
         base_image: request.base_image.clone(),
+        full_version: request.full_version.clone(),
     };
     let descriptor = ovf::write(&request.definition.to_envelope(&facts));
     let ovf_name = format!("{name}.ovf");

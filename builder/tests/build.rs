@@ -421,3 +421,38 @@ fn an_empty_disk_is_refused_and_leaves_no_output() {
         listing(&out)
     );
 }
+
+/// The appliance names its Data Plane API in the product's FullVersion (vSphere shows it in the
+/// vApp options): a request's full version is the descriptor's, and the descriptor stays valid.
+#[test]
+fn a_requested_full_version_is_the_descriptors_and_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let definition = builder::appliance::definition::builtin_definition().unwrap();
+    let full = "1.2.3; Data Plane API: haproxy-dataplaneapi 0.1.0 (HAProxy Data Plane API v2)";
+    let request = builder::package::BuildRequest {
+        disk: disk(dir.path()),
+        definition: &definition,
+        out_dir: dir.path().join("out"),
+        name: None,
+        version: Some("1.2.3".into()),
+        base_image: None,
+        full_version: Some(full.into()),
+        source_date_epoch: EPOCH.parse().unwrap(),
+        manifest: builder::manifest::Algorithm::Sha256,
+        signer: None,
+        level: None,
+        threads: 1,
+        progress: builder::progress::Progress::hidden(),
+        interrupt: builder::atomic::Interrupt::new(),
+    };
+    let report = builder::package::build(&request).unwrap();
+    let mut members = read_members(&report.ova);
+    let xml = String::from_utf8(member(&mut members, ".ovf").data.clone()).unwrap();
+    let file = dir.path().join("haproxy.ovf");
+    std::fs::write(&file, &xml).unwrap();
+    testkit::ovf_schema::assert_valid(&file);
+    let env = ovf::read(&xml).unwrap();
+    let product = &env.virtual_system.unwrap().product_sections[0];
+    assert_eq!(product.version.as_deref(), Some("1.2.3"));
+    assert_eq!(product.full_version.as_deref(), Some(full));
+}

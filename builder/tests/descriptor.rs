@@ -147,6 +147,7 @@ fn written_descriptor_round_trips_byte_identically() {
         version: Some("1.2.3".into()),
         build_date: Some("2026-11-21T22:00:00Z".into()),
         base_image: Some("Debian 12 (bookworm), mmdebstrap".into()),
+        full_version: None,
     };
     assert_eq!(env, def.to_envelope(&facts));
 }

@@ -19,7 +19,8 @@
 //!     controller is the builder's business (`builder::package::vmdk_adapter_type`).
 //!   - Descriptor: [`Definition::to_envelope`]`(&`[`BuildFacts`]`)` → [`Envelope`];
 //!     [`BuildFacts`] holds [`DiskFacts`] (VMDK file name, file size, capacity, populated size;
-//!     all optional → placeholders) and provenance (version, build date, base image).
+//!     all optional → placeholders) and provenance (version, build date, base image, full
+//!     version).
 //! - Writer: [`write()`]`(&Envelope) -> String` (pretty, stable, every text escaped).
 //! - Reader: [`read()`]`(&str) -> Result<Envelope, ReadError>` (namespaces by URI; unknown
 //!   sections recorded and skipped; errors with line:column).

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ovf::{Definition, DiskController, PropertyType};
+use ovf::{BuildFacts, Definition, DiskController, PropertyType};
 
 fn definition_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../builder/appliance/haproxy.toml")
@@ -55,4 +55,34 @@ fn haproxy_definition_parses_without_files() {
         Some("frontend")
     );
     assert!(def.property("appliance.root_pwd").unwrap().password);
+}
+
+/// FullVersion: the build's when it gives one (the appliance names its Data Plane API there),
+/// else the definition's `full_version`, else the release version.
+#[test]
+fn full_version_comes_from_the_build_then_the_definition_then_the_version() {
+    let text = std::fs::read_to_string(definition_path()).unwrap();
+    let full = |text: &str, full_version: Option<&str>| {
+        let def = Definition::parse(text, "haproxy.toml").unwrap();
+        let facts = BuildFacts {
+            version: Some("1.2.3".into()),
+            full_version: full_version.map(str::to_string),
+            ..BuildFacts::default()
+        };
+        let envelope = def.to_envelope(&facts);
+        envelope.virtual_system.unwrap().product_sections[0]
+            .full_version
+            .clone()
+    };
+    assert_eq!(full(&text, None).as_deref(), Some("1.2.3"));
+    let with_own = text.replace(
+        "version = \"0.0.0-dev\"",
+        "version = \"0.0.0-dev\"\nfull_version = \"own\"",
+    );
+    assert_ne!(with_own, text);
+    assert_eq!(full(&with_own, None).as_deref(), Some("own"));
+    assert_eq!(
+        full(&with_own, Some("1.2.3; Data Plane API: x 1")).as_deref(),
+        Some("1.2.3; Data Plane API: x 1")
+    );
 }

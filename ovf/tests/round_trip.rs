@@ -273,6 +273,10 @@ fn the_haproxy_descriptor_round_trips_byte_identically() {
             version: Some("1.2.3".into()),
             build_date: Some("2026-11-21T22:00:00Z".into()),
             base_image: Some("debian bookworm (mmdebstrap)".into()),
+            full_version: Some(
+                "1.2.3; Data Plane API: haproxy-dataplaneapi 0.1.0 (HAProxy Data Plane API v2)"
+                    .into(),
+            ),
         },
     ] {
         let xml = assert_round_trip(&def.to_envelope(&facts));

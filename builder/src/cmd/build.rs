@@ -97,6 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         name: args.name.clone(),
         version: args.version.clone(),
         base_image: args.base_image.clone(),
+        full_version: None,
         source_date_epoch,
         manifest: args.manifest,
         signer: signer.as_ref(),

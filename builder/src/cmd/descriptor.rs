@@ -76,6 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         version: args.version,
         build_date: args.build_date,
         base_image: args.base_image,
+        full_version: None,
     };
     let xml = ovf::write(&definition.to_envelope(&facts));
     match &args.output {

@@ -32,6 +32,9 @@ pub struct BuildFacts {
     pub build_date: Option<String>,
     /// Where the base image came from (default: `unknown`).
     pub base_image: Option<String>,
+    /// `FullVersion` of the product, e.g. the release and what it carries (default: the
+    /// definition's `product.full_version`, else the release version).
+    pub full_version: Option<String>,
 }
 
 /// The `ovf:format` of streamOptimized VMDKs.
@@ -145,9 +148,10 @@ impl Definition {
             vendor: Some(self.product.vendor.clone()),
             version: Some(version.to_string()),
             full_version: Some(
-                self.product
+                facts
                     .full_version
                     .clone()
+                    .or_else(|| self.product.full_version.clone())
                     .unwrap_or_else(|| version.to_string()),
             ),
             product_url: self.product.product_url.clone(),
