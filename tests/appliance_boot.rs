@@ -337,8 +337,8 @@ fn build_appliance(dir: &Path, keep: bool, clock: &Clock) -> Built {
     cmd.arg("--firstboot").arg(target_bin("haproxy-firstboot"));
     cmd.arg("--units")
         .arg(workspace().join("firstboot/systemd"));
-    // The default build: the Data Plane API from .tools/bin/ when install-deps could build it,
-    // or the binary APPLIANCE_DATAPLANEAPI names.
+    // The default build: this repository's haproxy-dataplaneapi (target/release, else
+    // target/debug), else .tools/bin/dataplaneapi, or the binary APPLIANCE_DATAPLANEAPI names.
     if let Some(api) = std::env::var_os("APPLIANCE_DATAPLANEAPI") {
         cmd.arg("--dataplaneapi").arg(api);
     }
@@ -367,9 +367,9 @@ fn build_appliance(dir: &Path, keep: bool, clock: &Clock) -> Built {
         Some(api) => clock.log(format!(
             "the appliance includes the Data Plane API: {api:?}"
         )),
-        None => clock.log(
-            "the appliance has NO Data Plane API (none in .tools/bin, no APPLIANCE_DATAPLANEAPI)",
-        ),
+        None => {
+            clock.log("the appliance has NO Data Plane API (none built, no APPLIANCE_DATAPLANEAPI)")
+        }
     }
     clock.log(format!(
         "ok: appliance built in {:.1} s",

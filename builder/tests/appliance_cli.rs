@@ -1,6 +1,7 @@
 //! `ova-builder appliance` refuses a bad Data Plane API choice before any work: both
 //! `--dataplaneapi` and `--no-dataplaneapi`, or a `--dataplaneapi` that is not an executable
-//! for this machine, and it writes nothing.
+//! for this machine, and it writes nothing. Without `--dataplaneapi` it takes this
+//! repository's own server, and the OVF product's full version names it.
 #![allow(clippy::unwrap_used)]
 
 use std::os::unix::fs::PermissionsExt;
@@ -170,4 +171,61 @@ fn without_source_date_epoch_the_newest_input_gives_the_time_not_the_clock() {
         stderr.contains(&definition.display().to_string()),
         "{stderr}"
     );
+}
+
+/// Without `--dataplaneapi`, the repository's release build of its own server goes in (the
+/// current directory is searched first, so a stand-in there wins), and the product's full
+/// version names the version it prints. The build then stops before any work (see above).
+#[test]
+fn by_default_the_repositorys_own_server_goes_in_and_the_full_version_names_it() {
+    if !testkit::is_root() {
+        testkit::skipping("ova-builder appliance needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (firstboot, units) = fake_inputs(dir.path());
+    let repo = dir.path().join("repo");
+    let ours = repo.join("target/release/haproxy-dataplaneapi");
+    let go = repo.join(".tools/bin/dataplaneapi");
+    for (path, says) in [
+        (
+            &ours,
+            "haproxy-dataplaneapi 9.8.7 (HAProxy Data Plane API v2)",
+        ),
+        (&go, "HAProxy Data Plane API v2.9.27"),
+    ] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("#!/bin/sh\necho '{says}'\n")).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let blocker = dir.path().join("blocker");
+    std::fs::write(&blocker, "").unwrap();
+    let out = ova_builder()
+        .current_dir(&repo)
+        .args(["appliance", "--version", "1.2.3", "--firstboot"])
+        .arg(&firstboot)
+        .arg("--units")
+        .arg(&units)
+        .arg("--out")
+        .arg(blocker.join("out"))
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Data Plane API: target/release/haproxy-dataplaneapi \
+             (haproxy-dataplaneapi 9.8.7 (HAProxy Data Plane API v2))"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "OVF product full version: 1.2.3; Data Plane API: haproxy-dataplaneapi 9.8.7 \
+             (HAProxy Data Plane API v2)\n"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("v2.9.27"), "{stderr}");
 }

@@ -20,14 +20,18 @@ Debian or Ubuntu with access to a Debian mirror. UUIDs are derived from --versio
 
 Time: every file the build creates carries one time, --source-date-epoch when given, else
 $SOURCE_DATE_EPOCH when set (whole seconds since 1970; anything else is an error), else the
-newest modification time among the inputs (--firstboot, the units, --dataplaneapi,
+newest modification time among the inputs (--firstboot, the units, the Data Plane API,
 --definition). Never the clock: the same inputs give the same disk.
+
+Data Plane API: this repository's own server, haproxy-dataplaneapi, unless --dataplaneapi
+PATH (e.g. a Go dataplaneapi) or --no-dataplaneapi; installed as /usr/local/bin/dataplaneapi.
+The OVF product's full version names it (\"1.2.3; Data Plane API: <its --version>\").
 
 Examples:
   # The README's build (installs the tools and builds the binaries first):
   bash scripts/build-appliance --out dist
 
-  # By hand, with a Data Plane API binary, keeping the raw disk:
+  # By hand, with the Go Data Plane API in place of this repository's, keeping the raw disk:
   ova-builder appliance --out dist --version 1.2.3 --dataplaneapi ./dataplaneapi --raw
 
   # Explicitly without the Data Plane API (the Supervisor cannot program such an appliance):
@@ -57,8 +61,10 @@ pub struct Args {
     /// directory or this executable].
     #[arg(long, value_name = "DIR")]
     pub units: Option<PathBuf>,
-    /// The Data Plane API executable (not packaged by Debian) [default: .tools/bin/dataplaneapi
-    /// of this repository, which scripts/install-deps builds from scripts/deps/go.tools].
+    /// The Data Plane API executable, installed as /usr/local/bin/dataplaneapi (a Go
+    /// dataplaneapi works too) [default: this repository's own server,
+    /// target/release/haproxy-dataplaneapi, else target/debug/haproxy-dataplaneapi (cargo build
+    /// -p dataplane), else .tools/bin/dataplaneapi (scripts/install-deps)].
     #[arg(long, value_name = "PATH", conflicts_with = "no_dataplaneapi")]
     pub dataplaneapi: Option<PathBuf>,
     /// Build the appliance without the Data Plane API (the Supervisor cannot program it).
@@ -164,6 +170,8 @@ struct Report<'a> {
     raw_disk: Option<PathBuf>,
     /// The Data Plane API the appliance includes; null without one.
     dataplaneapi: Option<&'a DataPlaneApi>,
+    /// The OVF product's FullVersion: the version and the Data Plane API's.
+    full_version: &'a str,
     disk: &'a DiskReport,
     stages: Vec<StageTime>,
     total_seconds: f64,
@@ -177,6 +185,8 @@ struct Inputs {
     enable: Vec<String>,
     link_files: Vec<PathBuf>,
     dataplaneapi: Option<DataPlaneApi>,
+    /// The OVF product's FullVersion ([`full_version`]).
+    full_version: String,
     definition: ovf::Definition,
 }
 
@@ -213,7 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         Some(ova_stage(
             &args,
-            &inputs.definition,
+            &inputs,
             &raw,
             epoch,
             &mut display,
@@ -233,6 +243,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ova,
         raw_disk: keep_raw.then(|| raw.clone()),
         dataplaneapi: inputs.dataplaneapi.as_ref(),
+        full_version: &inputs.full_version,
         disk: &disk,
         stages,
         total_seconds: started.elapsed().as_secs_f64(),
@@ -275,12 +286,15 @@ fn gather_inputs(args: &Args) -> anyhow::Result<Inputs> {
     if !enable.iter().any(|u| u == "haproxy-firstboot.service") {
         anyhow::bail!("{} has no haproxy-firstboot.service", units_dir.display());
     }
+    let full_version = full_version(&args.version, dataplaneapi.as_ref());
+    eprintln!("OVF product full version: {full_version}");
     Ok(Inputs {
         firstboot,
         units,
         enable,
         link_files,
         dataplaneapi,
+        full_version,
         definition,
     })
 }
@@ -343,7 +357,7 @@ fn disk_spec(args: &Args, inputs: &Inputs, epoch: u64, work_dir: PathBuf) -> app
 /// Stage 5, timed and shown like the others.
 fn ova_stage(
     args: &Args,
-    definition: &ovf::Definition,
+    inputs: &Inputs,
     raw: &Path,
     epoch: u64,
     display: &mut StageDisplay,
@@ -351,7 +365,7 @@ fn ova_stage(
 ) -> anyhow::Result<PathBuf> {
     display.started(Stage::Ova);
     let t = Instant::now();
-    let path = package_ova(args, definition, raw, epoch)
+    let path = package_ova(args, inputs, raw, epoch)
         .map_err(|e| appliance::ApplianceError::new(Stage::Ova, format!("{e:#}")))?;
     display.finished(Stage::Ova, t.elapsed());
     stages.push(StageTime {
@@ -381,15 +395,10 @@ fn print_table(report: &Report) {
 }
 
 /// Stage 5: the raw disk through the same packaging as `ova-builder build`.
-fn package_ova(
-    args: &Args,
-    definition: &ovf::Definition,
-    raw: &Path,
-    epoch: u64,
-) -> anyhow::Result<PathBuf> {
+fn package_ova(args: &Args, inputs: &Inputs, raw: &Path, epoch: u64) -> anyhow::Result<PathBuf> {
     let request = crate::package::BuildRequest {
         disk: raw.to_owned(),
-        definition,
+        definition: &inputs.definition,
         out_dir: args.out.clone(),
         name: None,
         version: Some(args.version.clone()),
@@ -397,6 +406,7 @@ fn package_ova(
             "Debian {} (mmdebstrap, ova-builder appliance)",
             args.suite
         )),
+        full_version: Some(inputs.full_version.clone()),
         source_date_epoch: epoch,
         manifest: crate::manifest::Algorithm::Sha256,
         signer: None,
@@ -417,7 +427,15 @@ struct DataPlaneApi {
     version: String,
 }
 
-/// `--dataplaneapi PATH`, else `.tools/bin/dataplaneapi` of this repository; none with
+/// The default Data Plane APIs, in this repository, in order of preference: its own server
+/// (a release build before a debug one), then a Go dataplaneapi scripts/install-deps built.
+const DEFAULT_DATAPLANEAPIS: &[&str] = &[
+    "target/release/haproxy-dataplaneapi",
+    "target/debug/haproxy-dataplaneapi",
+    ".tools/bin/dataplaneapi",
+];
+
+/// `--dataplaneapi PATH`, else the first of [`DEFAULT_DATAPLANEAPIS`] found; none with
 /// `--no-dataplaneapi` or when there is no default binary (both said on stderr).
 fn choose_dataplaneapi(args: &Args) -> anyhow::Result<Option<DataPlaneApi>> {
     const NONE: &str =
@@ -426,23 +444,35 @@ fn choose_dataplaneapi(args: &Args) -> anyhow::Result<Option<DataPlaneApi>> {
         eprintln!("note: --no-dataplaneapi: {NONE}");
         return Ok(None);
     }
-    let path = match &args.dataplaneapi {
-        Some(p) => p.clone(),
-        None => match find_in_repository(".tools/bin/dataplaneapi", Path::is_file) {
-            Ok(p) => p,
-            Err(_) => {
-                eprintln!(
-                    "note: no .tools/bin/dataplaneapi (scripts/install-deps builds it from \
-                     scripts/deps/go.tools when the Go module proxy serves it) and no \
-                     --dataplaneapi PATH: {NONE}; pass --no-dataplaneapi to say so explicitly"
-                );
-                return Ok(None);
-            }
-        },
+    let found = || {
+        DEFAULT_DATAPLANEAPIS
+            .iter()
+            .find_map(|rel| find_in_repository(rel, Path::is_file).ok())
+    };
+    let path = match args.dataplaneapi.clone().or_else(found) {
+        Some(p) => p,
+        None => {
+            eprintln!(
+                "note: none of {} (cargo build --release -p dataplane builds this repository's \
+                 server) and no --dataplaneapi PATH: {NONE}; pass --no-dataplaneapi to say so \
+                 explicitly",
+                DEFAULT_DATAPLANEAPIS.join(", ")
+            );
+            return Ok(None);
+        }
     };
     let version = dataplaneapi_version(&path)?;
     eprintln!("Data Plane API: {} ({version})", path.display());
     Ok(Some(DataPlaneApi { path, version }))
+}
+
+/// The OVF product's FullVersion: the appliance version and the first line of the Data Plane
+/// API's `--version`, so that vSphere (vApp options) and `ovftool` show which server it carries.
+fn full_version(version: &str, dataplaneapi: Option<&DataPlaneApi>) -> String {
+    match dataplaneapi {
+        Some(api) => format!("{version}; Data Plane API: {}", api.version),
+        None => format!("{version}; no Data Plane API"),
+    }
 }
 
 /// Runs `PATH --version`: proves the file is an executable for this machine before minutes of
@@ -463,7 +493,13 @@ fn dataplaneapi_version(path: &Path) -> anyhow::Result<String> {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let first = text.lines().map(str::trim).find(|l| !l.is_empty());
-    Ok(first.unwrap_or("unknown").chars().take(200).collect())
+    // It goes into the descriptor and onto the terminal: no control characters.
+    Ok(first
+        .unwrap_or("unknown")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect())
 }
 
 fn ensure_root() -> anyhow::Result<()> {
@@ -519,4 +555,22 @@ fn list_files(dir: &Path, ext: &str, optional: bool) -> anyhow::Result<Vec<PathB
         .collect();
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_full_version_names_the_data_plane_api_or_its_absence() {
+        let api = DataPlaneApi {
+            path: PathBuf::from("target/release/haproxy-dataplaneapi"),
+            version: "haproxy-dataplaneapi 0.1.0 (HAProxy Data Plane API v2)".into(),
+        };
+        assert_eq!(
+            full_version("1.2.3", Some(&api)),
+            "1.2.3; Data Plane API: haproxy-dataplaneapi 0.1.0 (HAProxy Data Plane API v2)"
+        );
+        assert_eq!(full_version("1.2.3", None), "1.2.3; no Data Plane API");
+    }
 }
