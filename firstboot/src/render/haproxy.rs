@@ -78,21 +78,17 @@ pub(super) fn render(
         password_hash: inputs.haproxy_password_hash,
     }
     .render()?;
-    let mut text = String::new();
     let kept = inputs.existing_haproxy_cfg.map(split).unwrap_or_default();
-    if let Some(v) = &kept.version_line {
-        text.push_str(v);
-        text.push('\n');
-    }
-    text.push_str(&ours);
-    if !text.ends_with('\n') {
-        text.push('\n');
+    let mut body = ours;
+    if !body.ends_with('\n') {
+        body.push('\n');
     }
     for section in &kept.foreign_sections {
-        text.push('\n');
-        text.push_str(section.trim_end_matches('\n'));
-        text.push('\n');
+        body.push('\n');
+        body.push_str(section.trim_end_matches('\n'));
+        body.push('\n');
     }
+    let text = with_version(inputs.existing_haproxy_cfg, &kept, body);
     // Secret-bearing (a password hash): readable by root only; haproxy reads it as root
     // before dropping privileges.
     out.push(RenderedFile::text(HAPROXY_CFG, text, 0o600));
@@ -124,6 +120,32 @@ pub(super) fn render(
     ));
     Ok(())
 }
+
+/// The file's text: `body` under the Data Plane API's `# _version=N` line. A change of the file
+/// is a new version (N + 1), so the API's clients see that the configuration moved on and a
+/// transaction started before it can no longer be committed over the new sections; an
+/// unchanged file keeps its version. A first boot writes no version line (the API counts 1).
+fn with_version(existing: Option<&str>, kept: &Kept, body: String) -> String {
+    let Some(existing) = existing else {
+        return body;
+    };
+    let version: u64 = kept
+        .version_line
+        .as_deref()
+        .and_then(|l| l.strip_prefix(VERSION_PREFIX))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(1);
+    let existing_body = match existing.split_once('\n') {
+        Some((first, rest)) if first.starts_with(VERSION_PREFIX) => rest,
+        _ => existing,
+    };
+    if existing_body == body {
+        return existing.to_string();
+    }
+    format!("{VERSION_PREFIX}{}\n{body}", version + 1)
+}
+
+const VERSION_PREFIX: &str = "# _version=";
 
 #[derive(Default)]
 struct Kept {
@@ -169,7 +191,7 @@ fn split(existing: &str) -> Kept {
                 text.push_str(line);
                 text.push('\n');
             }
-            None if line.starts_with("# _version=") => kept.version_line = Some(line.to_string()),
+            None if line.starts_with(VERSION_PREFIX) => kept.version_line = Some(line.to_string()),
             None => {}
         }
     }
@@ -214,6 +236,29 @@ mod tests {
         assert_eq!(k.foreign_sections.len(), 2);
         assert!(k.foreign_sections[0].starts_with("frontend vip1\n"));
         assert!(k.foreign_sections[1].contains("server s1"));
+    }
+
+    #[test]
+    fn a_changed_file_is_a_new_version_and_an_unchanged_one_is_not() {
+        let kept = split(EXISTING);
+        let unchanged = EXISTING.split_once('\n').unwrap().1.to_string();
+        assert_eq!(
+            with_version(Some(EXISTING), &kept, unchanged.clone()),
+            EXISTING
+        );
+        let changed = unchanged.replace("$6$abc$def", "$6$new$hash");
+        let text = with_version(Some(EXISTING), &kept, changed);
+        assert!(text.starts_with("# _version=8\nglobal\n"), "{text}");
+        let no_line = with_version(
+            Some("global\n  daemon\n"),
+            &split("global\n  daemon\n"),
+            "global\n  maxconn 1\n".into(),
+        );
+        assert!(no_line.starts_with("# _version=2\n"), "{no_line}");
+        assert_eq!(
+            with_version(None, &Kept::default(), "global\n".into()),
+            "global\n"
+        );
     }
 
     #[test]
