@@ -149,92 +149,49 @@ impl Drop for Api {
     }
 }
 
-#[test]
-fn first_boot_and_the_data_plane_api_keep_each_others_sections() {
-    if !testkit::have("haproxy") || !testkit::have("curl") || !testkit::have("openssl") {
-        return;
-    }
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path();
-    let ca = make_ca(dir, "/CN=Day 2 CA");
-    assert_eq!(
-        first_boot(dir, &props(&ca, "First-pass-1", "192.168.0.53")),
-        0
-    );
-
-    let api = Api::start(dir);
-    let pw = "First-pass-1";
+/// A service in one transaction, committed; then a transaction left open. Returns the version
+/// before the commit and the open transaction's id.
+fn program_a_service(api: &Api, pw: &str) -> (u64, String) {
     let (status, v) = api.call(pw, "GET", &format!("{CFG}/version"), None);
     assert_eq!(status, 200);
     let v = v.as_u64().expect("version");
-    let (_, t) = api.call(
-        pw,
-        "POST",
-        &format!("/v2/services/haproxy/transactions?version={v}"),
-        None,
-    );
+    let txns = "/v2/services/haproxy/transactions";
+    let (_, t) = api.call(pw, "POST", &format!("{txns}?version={v}"), None);
     let id = t["id"].as_str().expect("transaction").to_string();
     let q = format!("transaction_id={id}");
-    for (path, body) in [
+    let objects = [
         (
-            format!("{CFG}/backends?{q}"),
+            "backends?",
             json!({"name": "svc-be", "mode": "tcp", "balance": {"algorithm": "roundrobin"}}),
         ),
         (
-            format!("{CFG}/servers?backend=svc-be&{q}"),
+            "servers?backend=svc-be&",
             json!({"name": "s1", "address": "192.168.10.11", "port": 80}),
         ),
         (
-            format!("{CFG}/frontends?{q}"),
+            "frontends?",
             json!({"name": "svc", "mode": "tcp", "default_backend": "svc-be"}),
         ),
         (
-            format!("{CFG}/binds?frontend=svc&{q}"),
+            "binds?frontend=svc&",
             json!({"name": "vip", "address": "192.168.10.70", "port": 80}),
         ),
-    ] {
+    ];
+    for (what, body) in objects {
+        let path = format!("{CFG}/{what}{q}");
         assert_eq!(api.call(pw, "POST", &path, Some(&body)).0, 202, "{path}");
     }
-    assert_eq!(
-        api.call(
-            pw,
-            "PUT",
-            &format!("/v2/services/haproxy/transactions/{id}"),
-            None
-        )
-        .0,
-        202
-    );
-    // A transaction left open across the reboot.
-    let (_, open) = api.call(
-        pw,
-        "POST",
-        &format!("/v2/services/haproxy/transactions?version={}", v + 1),
-        None,
-    );
-    let open = open["id"].as_str().expect("open transaction").to_string();
-    drop(api);
+    assert_eq!(api.call(pw, "PUT", &format!("{txns}/{id}"), None).0, 202);
+    let (_, open) = api.call(pw, "POST", &format!("{txns}?version={}", v + 1), None);
+    (
+        v,
+        open["id"].as_str().expect("open transaction").to_string(),
+    )
+}
 
-    let cfg_path = dir.join("root/etc/haproxy/haproxy.cfg");
-    let api_sections = |text: &str| {
-        text.split_once("\nbackend svc-be")
-            .map(|(_, rest)| rest.to_string())
-    };
-    let before = std::fs::read_to_string(&cfg_path).expect("haproxy.cfg");
-    // Day 2: a new API password and new DNS servers.
-    assert_eq!(
-        first_boot(dir, &props(&ca, "Second-pass-2", "192.168.0.54")),
-        0
-    );
-    let after = std::fs::read_to_string(&cfg_path).expect("haproxy.cfg");
-    assert_eq!(
-        api_sections(&after),
-        api_sections(&before),
-        "first boot kept the API's sections:\n{after}"
-    );
-    assert_ne!(after, before, "the userlist changed");
-
-    let api = Api::start(dir);
+/// After the reboot: the new password only, a newer version, the service, the open
+/// transaction outdated. Returns the file after one more API write.
+fn check_after_the_reboot(api: &Api, committed: u64, open: &str, cfg_path: &Path) -> String {
     assert_eq!(
         api.call("First-pass-1", "GET", "/v2/info", None).0,
         401,
@@ -248,9 +205,8 @@ fn first_boot_and_the_data_plane_api_keep_each_others_sections() {
     );
     let (_, now) = api.call(pw, "GET", &format!("{CFG}/version"), None);
     assert!(
-        now.as_u64() > Some(v + 1),
-        "the version moved on: {now} after {}",
-        v + 1
+        now.as_u64() > Some(committed),
+        "the version moved on: {now} after {committed}"
     );
     let (_, fes) = api.call(pw, "GET", &format!("{CFG}/frontends"), None);
     assert_eq!(fes["data"][0]["name"], "svc");
@@ -259,42 +215,65 @@ fn first_boot_and_the_data_plane_api_keep_each_others_sections() {
         (status, &binds["data"][0]["address"]),
         (200, &json!("192.168.10.70"))
     );
-    let (_, t) = api.call(
-        pw,
-        "GET",
-        &format!("/v2/services/haproxy/transactions/{open}"),
-        None,
-    );
+    let txn = format!("/v2/services/haproxy/transactions/{open}");
+    let (_, t) = api.call(pw, "GET", &txn, None);
     assert_eq!(t["status"], "failed", "outdated by the reboot");
-    assert_eq!(
-        api.call(
-            pw,
-            "PUT",
-            &format!("/v2/services/haproxy/transactions/{open}"),
-            None
-        )
-        .0,
-        409
-    );
-    // The API's own write keeps first boot's sections.
-    let (_, now) = api.call(pw, "GET", &format!("{CFG}/version"), None);
-    let r = api.call(
-        pw,
-        "DELETE",
-        &format!("{CFG}/servers/s1?backend=svc-be&version={now}"),
-        None,
-    );
-    assert_eq!(r.0, 202);
-    let written = std::fs::read_to_string(&cfg_path).expect("haproxy.cfg");
-    let firstboot_part = |t: &str| {
-        t.split_once('\n')
-            .map(|(_, r)| r.split_once("\nbackend svc-be").map(|(a, _)| a.to_string()))
+    assert_eq!(api.call(pw, "PUT", &txn, None).0, 409);
+    let before = std::fs::read_to_string(cfg_path).expect("haproxy.cfg");
+    let path = format!("{CFG}/servers/s1?backend=svc-be&version={now}");
+    assert_eq!(api.call(pw, "DELETE", &path, None).0, 202);
+    let written = std::fs::read_to_string(cfg_path).expect("haproxy.cfg");
+    let first_boots = |t: &str| {
+        let body = t.split_once('\n').map_or(t, |(_, rest)| rest);
+        body.split_once("\nbackend svc-be")
+            .map(|(ours, _)| ours.to_string())
     };
     assert_eq!(
-        firstboot_part(&written),
-        firstboot_part(&after),
+        first_boots(&written),
+        first_boots(&before),
         "the API kept first boot's sections"
     );
+    written
+}
+
+/// The API's part of haproxy.cfg: everything from its first section on.
+fn api_sections(text: &str) -> Option<&str> {
+    text.split_once("\nbackend svc-be").map(|(_, rest)| rest)
+}
+
+#[test]
+fn first_boot_and_the_data_plane_api_keep_each_others_sections() {
+    if !testkit::have("haproxy") || !testkit::have("curl") || !testkit::have("openssl") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let ca = make_ca(dir, "/CN=Day 2 CA");
+    assert_eq!(
+        first_boot(dir, &props(&ca, "First-pass-1", "192.168.0.53")),
+        0
+    );
+    let api = Api::start(dir);
+    let (v, open) = program_a_service(&api, "First-pass-1");
+    drop(api);
+
+    // Day 2: a new API password and new DNS servers.
+    let cfg_path = dir.join("root/etc/haproxy/haproxy.cfg");
+    let before = std::fs::read_to_string(&cfg_path).expect("haproxy.cfg");
+    assert_eq!(
+        first_boot(dir, &props(&ca, "Second-pass-2", "192.168.0.54")),
+        0
+    );
+    let after = std::fs::read_to_string(&cfg_path).expect("haproxy.cfg");
+    assert_eq!(
+        api_sections(&after),
+        api_sections(&before),
+        "first boot kept the API's sections:\n{after}"
+    );
+    assert_ne!(after, before, "the userlist changed");
+
+    let api = Api::start(dir);
+    let written = check_after_the_reboot(&api, v + 1, &open, &cfg_path);
     drop(api);
 
     // An invalid environment changes nothing: the API's services stay.
