@@ -1,8 +1,10 @@
 //! haproxy.cfg: words, the lossless document, and the API's objects in it.
 
+mod codecs;
 pub mod document;
 pub mod fields;
 pub mod model;
+pub mod tables;
 pub mod words;
 
 pub use document::Document;

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::document::{Document, Section};
 use super::fields::{self, FieldError, LineField, SectionField};
+use super::tables;
 use super::words;
 
 /// What the API can find, create, replace and delete.
@@ -74,15 +75,15 @@ impl From<(Kind, FieldError)> for ModelError {
 
 fn section_table(kind: Kind) -> &'static [SectionField] {
     match kind {
-        Kind::Frontend => fields::FRONTEND,
-        _ => fields::BACKEND,
+        Kind::Frontend => tables::FRONTEND,
+        _ => tables::BACKEND,
     }
 }
 
 fn line_table(kind: Kind) -> &'static [LineField] {
     match kind {
-        Kind::Server => fields::SERVER,
-        _ => fields::BIND,
+        Kind::Server => tables::SERVER,
+        _ => tables::BIND,
     }
 }
 
@@ -112,8 +113,8 @@ fn read_section(kind: Kind, s: &Section) -> Value {
     out.insert("name".into(), json!(s.name.clone().unwrap_or_default()));
     for line in &s.body {
         let ws = words::split(line);
-        if let Some((key, v)) = table.iter().find_map(|f| f.read(&ws).map(|v| (f.key, v))) {
-            out.insert(key.into(), v);
+        if let Some(entries) = table.iter().find_map(|f| f.read_entries(&ws)) {
+            out.extend(entries);
         }
     }
     Value::Object(out)
@@ -121,7 +122,7 @@ fn read_section(kind: Kind, s: &Section) -> Value {
 
 fn owned_by_table(table: &[SectionField], line: &str) -> bool {
     let ws = words::split(line);
-    table.iter().any(|f| f.read(&ws).is_some())
+    table.iter().any(|f| f.read_entries(&ws).is_some())
 }
 
 /// The directive lines for a section object.
@@ -129,15 +130,13 @@ fn section_lines(kind: Kind, obj: &Map<String, Value>) -> Result<Vec<String>, Mo
     let table = section_table(kind);
     if let Some(k) = obj
         .keys()
-        .find(|k| *k != "name" && !table.iter().any(|f| f.key == *k))
+        .find(|k| *k != "name" && !table.iter().any(|f| f.owns(k)))
     {
         return Err(kind.invalid(format!("field '{k}' is not supported by this server")));
     }
     let mut lines = Vec::new();
     for f in table {
-        if let Some(v) = obj.get(f.key)
-            && let Some(ws) = f.write(v).map_err(|e| (kind, e))?
-        {
+        if let Some(ws) = f.write_from(obj).map_err(|e| (kind, e))? {
             lines.push(format!("  {}", words::join(&ws)));
         }
     }
@@ -349,7 +348,7 @@ fn read_line(kind: Kind, ws: &[String]) -> Option<Value> {
             if let Some(p) = port.filter(|p| *p > 0) {
                 out.insert("port".into(), json!(p));
             }
-            fields::read_params(fields::SERVER, params, &mut out);
+            fields::read_params(tables::SERVER, params, &mut out);
         }
         (Kind::Bind, [kw, addr, params @ ..]) if kw == "bind" => {
             let (host, port, end) = split_address(addr);
@@ -370,7 +369,7 @@ fn read_line(kind: Kind, ws: &[String]) -> Option<Value> {
                 out.insert("port-range-end".into(), json!(e));
             }
             let without_name: Vec<String> = strip_name_param(params);
-            fields::read_params(fields::BIND, &without_name, &mut out);
+            fields::read_params(tables::BIND, &without_name, &mut out);
         }
         _ => return None,
     }
