@@ -12,17 +12,37 @@ use serde_json::{Value, json};
 
 use super::params::Params;
 use super::{ApiError, Shared};
+use std::sync::Arc;
+
 use crate::cfg::{Document, Kind, ModelError, model};
+use crate::store::Snapshot;
 use crate::transactions::{Status, Transaction};
 
-/// The configuration to read: a transaction's copy or the current file.
-pub(super) fn readable(app: &Shared, params: &Params) -> Result<Document, ApiError> {
+/// The configuration a read sees: the current file (shared, not copied) or a transaction's copy.
+pub(super) enum Readable {
+    Current(Arc<Snapshot>),
+    Transaction(Document),
+}
+
+impl std::ops::Deref for Readable {
+    type Target = Document;
+
+    fn deref(&self) -> &Document {
+        match self {
+            Readable::Current(snap) => &snap.doc,
+            Readable::Transaction(doc) => doc,
+        }
+    }
+}
+
+/// The configuration to read: a transaction's copy (`transaction_id`) or the current file.
+pub(super) fn readable(app: &Shared, params: &Params) -> Result<Readable, ApiError> {
     match params.text("transaction_id") {
         Some(id) => {
             let t = app.transactions.get(id)?;
-            Ok(app.transactions.document(&t)?)
+            Ok(Readable::Transaction(app.transactions.document(&t)?))
         }
-        None => Ok(app.store.current()?.doc.clone()),
+        None => Ok(Readable::Current(app.store.current()?)),
     }
 }
 
