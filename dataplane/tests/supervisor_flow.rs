@@ -87,6 +87,13 @@ fn the_supervisor_programs_a_service_over_tls() {
             .is_some_and(|v| v.contains("haproxy-dataplaneapi"))
     );
 
+    let spec = a.call("GET", "/v2/specification", None);
+    assert_eq!(spec.status, 200);
+    assert_eq!(
+        (&spec.json()["swagger"], &spec.json()["basePath"]),
+        (&json!("2.0"), &json!("/v2"))
+    );
+
     let (b1, b2) = (backend("backend-one"), backend("backend-two"));
     let vip_port = common::free_port();
     let reload = create_service(&a, "svc1", vip_port, &[b1, b2]);
