@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -113,6 +113,8 @@ pub fn router(app: Shared) -> Router {
             )
         })
         .layer(middleware::from_fn_with_state(app.clone(), authenticate))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(bounded_time))
         .layer(middleware::from_fn(access_log))
         .with_state(app)
 }
@@ -140,6 +142,20 @@ async fn authenticate(State(app): State<Shared>, req: Request, next: Next) -> Re
         HeaderValue::from_static("Basic realm=\"HAProxy Data Plane API\""),
     );
     resp
+}
+
+/// The longest a request may take, body upload included: a commit's `haproxy -c` (60 s at most)
+/// and a forced reload (120 s at most) fit; a client trickling its body does not hold a
+/// connection slot for longer.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(200);
+
+async fn bounded_time(req: Request, next: Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long").into_response()
+        }
+    }
 }
 
 /// One line per request on stdout (the journal): method, path, status, time. No query string,
