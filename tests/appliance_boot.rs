@@ -4,8 +4,11 @@
 //!
 //! Needs root and the tools of scripts/deps/appliance*.apt (CI has both). Without them it fails
 //! when `CI` is set and is skipped with a notice otherwise. It runs the binaries `cargo build
-//! --workspace --bins` made (it never runs cargo itself). `APPLIANCE_DATAPLANEAPI=PATH` builds
-//! the appliance with that Data Plane API and checks its TLS port from the host;
+//! --workspace --bins` made (it never runs cargo itself). The appliance's Data Plane API (the
+//! default build's haproxy-dataplaneapi, or the binary `APPLIANCE_DATAPLANEAPI=PATH` names) is
+//! used through the forwarded management port as the Supervisor uses it (boot_dataplane.rs):
+//! TLS and auth, a service whose two servers QEMU serves on the workload network, reload,
+//! stale version, deletion.
 //! `APPLIANCE_NO_OVA=1` boots the raw disk instead of the OVA's VMDK; `APPLIANCE_TEST_DIR=DIR`
 //! keeps everything in DIR and reuses its root filesystem on the next run (development).
 
@@ -14,12 +17,15 @@
 #[path = "qemu.rs"]
 mod qemu;
 
+#[path = "boot_dataplane.rs"]
+mod boot_dataplane;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::{Clock, env_iso, make_ca, ovf_env, prerequisites, target_bin};
-use qemu::{Firmware, Nic, Vm, VmSpec};
+use qemu::{Firmware, GuestService, Nic, Vm, VmSpec};
 use testkit::netns::Netns;
 use testkit::{run, workspace};
 
@@ -38,6 +44,13 @@ const VIP: &str = "192.168.10.130";
 const VIP_PORT: u16 = 8443;
 const DATAPLANE_PORT: u16 = 5556;
 const API_USER: &str = "lbadmin";
+/// The servers of the service the test creates through the Data Plane API: (name, address,
+/// port) on the workload network, where QEMU itself answers each connection with the server's
+/// name (the guest's networks reach nothing else).
+const BACKENDS: [(&str, &str, u16); 2] = [
+    ("backend-one", "192.168.10.11", 8080),
+    ("backend-two", "192.168.10.12", 8080),
+];
 const ROOT_PWD: &str = "Boot-test-pw1";
 /// Console markers of haproxy-firstboot (firstboot/src/apply_cmd.rs).
 const APPLIED: &str = "haproxy-firstboot: applied configuration";
@@ -138,7 +151,20 @@ fn valid_props(ca: &(String, String)) -> Vec<(&'static str, String)> {
 /// Host-port forwards per NIC: (management, workload).
 type Forwards = Vec<(u16, String, u16)>;
 
-fn nics(management: Forwards, workload: Forwards) -> Vec<Nic> {
+/// The backends of [`BACKENDS`] as services of the workload network: each connection gets the
+/// server's name, then the end of the stream.
+fn backend_services() -> Vec<GuestService> {
+    BACKENDS
+        .iter()
+        .map(|(name, ip, port)| GuestService {
+            ip,
+            port: *port,
+            command: format!("/usr/bin/printf {name}"),
+        })
+        .collect()
+}
+
+fn nics(management: Forwards, workload: Forwards, services: Vec<GuestService>) -> Vec<Nic> {
     vec![
         // management: vSphere PCI slot 160 → 0000:03:00.0
         Nic {
@@ -147,6 +173,7 @@ fn nics(management: Forwards, workload: Forwards) -> Vec<Nic> {
             net: MGMT_NET,
             host: MGMT_GW,
             forwards: management,
+            guest_services: vec![],
         },
         // workload: slot 192 → 0000:0b:00.0
         Nic {
@@ -155,6 +182,7 @@ fn nics(management: Forwards, workload: Forwards) -> Vec<Nic> {
             net: WORKLOAD_NET,
             host: WORKLOAD_GW,
             forwards: workload,
+            guest_services: services,
         },
     ]
 }
@@ -275,6 +303,7 @@ fn appliance_builds_and_boots() {
         "debugfs",
         "ssh-keyscan",
         "openssl",
+        "curl",
     ];
     if !prerequisites(&tools) {
         return;
@@ -467,7 +496,7 @@ fn boot_with_a_valid_environment(
         base: disk.base,
         base_format: disk.format,
         env_iso: Some(&iso),
-        nics: nics(forwards, workload_forwards),
+        nics: nics(forwards, workload_forwards, backend_services()),
         memory_mib: 1024,
     };
     let mut vm = Vm::start(&spec, "valid", disk.netns.name(), &[]);
@@ -505,6 +534,10 @@ fn boot_with_a_valid_environment(
         check_dataplaneapi_tls(disk.netns, api_port, &dir.join("ca.crt"), clock);
     }
     check_inside_the_guest(&mut vm, clock);
+    if has_dataplaneapi {
+        let (ports, props) = ((api_port, vip_port), valid_props(ca));
+        check_dataplaneapi_service(&mut vm, disk, &props, ports, clock);
+    }
     firewall_checks(&mut vm, disk.netns, vip_port, workload_ssh_port, clock);
     let clean = vm.power_off(Duration::from_secs(90));
     clock.log(format!(
@@ -549,6 +582,58 @@ fn check_dataplaneapi_tls(ns: &Netns, api_port: u16, ca_file: &Path, clock: &Clo
         std::thread::sleep(Duration::from_secs(2));
     }
     clock.log("ok: the Data Plane API's TLS certificate chains to the supplied CA");
+}
+
+/// The value of property `key` in `props`.
+fn prop<'a>(props: &'a [(&str, String)], key: &str) -> &'a str {
+    props
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("no property {key}"))
+}
+
+/// The appliance's own Data Plane API, through the management forward `ports.0` with the
+/// deployment's CA and credentials (`props`): auth, a service on VIP:VIP_PORT with the servers
+/// of [`BACKENDS`] answering through the VIP forward `ports.1`, a stale write refused, the
+/// service deleted. On failure the guest's journal of the API and haproxy is shown first.
+fn check_dataplaneapi_service(
+    vm: &mut Vm,
+    disk: &BootDisk<'_>,
+    props: &[(&str, String)],
+    (api_port, vip_port): (u16, u16),
+    clock: &Clock,
+) {
+    let api = boot_dataplane::Api::new(
+        disk.netns,
+        disk.dir,
+        &disk.dir.join("ca.crt"),
+        (MGMT_IP, DATAPLANE_PORT),
+        api_port,
+        prop(props, "loadbalance.haproxy_user"),
+        prop(props, "loadbalance.haproxy_pwd"),
+    );
+    let service = boot_dataplane::Service {
+        name: "boot-svc",
+        vip: VIP,
+        vip_port: VIP_PORT,
+        servers: &BACKENDS,
+    };
+    let probe = || exchange(disk.netns, vip_port, b"", Duration::from_secs(10));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        boot_dataplane::serve_a_service(&api, &service, &probe, clock);
+    }));
+    if let Err(panic) = outcome {
+        let (journal, _) = vm.shell(
+            "journalctl --no-pager -o short-monotonic -u dataplaneapi -u haproxy | tail -n 60; \
+             systemctl --no-pager status dataplaneapi haproxy | cat",
+            Duration::from_secs(60),
+        );
+        say(&format!(
+            "the guest's journal of dataplaneapi and haproxy:\n{journal}"
+        ));
+        std::panic::resume_unwind(panic);
+    }
 }
 
 /// Log in on the serial console with the root password from the environment, and look at
@@ -655,7 +740,7 @@ fn boot_with_an_invalid_environment(disk: &BootDisk<'_>, ca: &(String, String), 
         base: disk.base,
         base_format: disk.format,
         env_iso: Some(&iso),
-        nics: nics(vec![], vec![]),
+        nics: nics(vec![], vec![], vec![]),
         memory_mib: 1024,
     };
     let mut vm = Vm::start(&spec, "invalid", disk.netns.name(), &[]);

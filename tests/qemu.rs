@@ -1,7 +1,8 @@
 //! A VMware-like virtual machine in QEMU (software emulation) for the appliance boot test:
 //! PVSCSI disk on a throw-away qcow2 overlay, IDE CD-ROM with the OVF environment, VmxNet3
 //! NICs on the PCI buses vSphere gives slots 160/192/224 (0000:03:00.0, 0000:0b:00.0,
-//! 0000:13:00.0), `restrict=on` user networking with loopback port forwards, the serial console
+//! 0000:13:00.0), `restrict=on` user networking with loopback port forwards (and services QEMU
+//! serves to the guest itself, which reaches nothing else), the serial console
 //! in a file, and a monitor socket for an ACPI power-off. QEMU is killed by its PID when the
 //! [`Vm`] is dropped, whatever happened.
 
@@ -32,6 +33,19 @@ pub struct Nic {
     pub host: &'static str,
     /// (host port on 127.0.0.1, guest IP, guest port)
     pub forwards: Vec<(u16, String, u16)>,
+    /// Services the guest reaches on this network (which reaches nothing else).
+    pub guest_services: Vec<GuestService>,
+}
+
+/// A TCP service at `ip:port` on a user-mode network, served by QEMU itself (`guestfwd=…-cmd:`):
+/// every connection the guest opens to it runs `command` in QEMU's network namespace, with the
+/// connection as its stdin and stdout. `ip` must be inside the NIC's `net` and be neither its
+/// `host` nor its DNS address (the third one); QEMU answers ARP for it.
+pub struct GuestService {
+    pub ip: &'static str,
+    pub port: u16,
+    /// A program and its arguments, split as a shell would (no shell runs it).
+    pub command: String,
 }
 
 /// One NIC on a tap device that already exists in the network namespace QEMU runs in (the lab
@@ -399,6 +413,15 @@ fn add_nics(cmd: &mut Command, spec: &VmSpec, taps: &[TapNic]) {
         );
         for (hp, ip, gp) in &nic.forwards {
             netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{hp}-{ip}:{gp}"));
+        }
+        for svc in &nic.guest_services {
+            // A comma in an option's value is written twice.
+            netdev.push_str(&format!(
+                ",guestfwd=tcp:{}:{}-cmd:{}",
+                svc.ip,
+                svc.port,
+                svc.command.replace(',', ",,")
+            ));
         }
         cmd.arg("-netdev").arg(netdev);
         cmd.arg("-device").arg(format!(
