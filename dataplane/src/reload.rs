@@ -146,9 +146,18 @@ impl Reloader {
 
     async fn run(&self) -> Result<String, String> {
         let work = async {
-            match &self.settings.method {
-                ReloadMethod::Command(cmd) => run_command(cmd).await,
-                ReloadMethod::MasterSocket(path) => master_reload(path.clone()).await,
+            let master = self.settings.master_socket.as_deref();
+            let before = match master {
+                Some(sock) => Some(master_state(sock).await?),
+                None => None,
+            };
+            let said = match &self.settings.method {
+                ReloadMethod::Command(cmd) => run_command(cmd).await?,
+                ReloadMethod::MasterSocket(path) => master_reload(path.clone()).await?,
+            };
+            match (master, before) {
+                (Some(sock), Some(before)) => confirm(sock, before, said).await,
+                _ => Ok(said),
             }
         };
         match tokio::time::timeout(RELOAD_TIMEOUT, work).await {
@@ -216,8 +225,11 @@ async fn run_command(cmd: &str) -> Result<String, String> {
 /// before (a previous reload) and after (this one), so the next reload finds it ready.
 async fn master_reload(path: PathBuf) -> Result<String, String> {
     let mut sock = connect_master(&path).await?;
-    sock.write_all(b"reload\n")
-        .await
+    let sent = async {
+        sock.write_all(b"reload\n").await?;
+        sock.shutdown().await
+    };
+    sent.await
         .map_err(|e| format!("master CLI {}: {e}", path.display()))?;
     let mut answer = String::new();
     let _ = sock.read_to_string(&mut answer).await;
@@ -246,5 +258,142 @@ async fn connect_master(path: &std::path::Path) -> Result<tokio::net::UnixStream
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
+    }
+}
+
+/// What haproxy's master says of its reloads (`show proc`): how many, how many failed, and
+/// whether a current worker has been started since the last one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MasterState {
+    reloads: u64,
+    failed: u64,
+    current_worker: bool,
+}
+
+/// `show proc` of haproxy 2.x:
+/// ```text
+/// #<PID>          <type>          <reloads>       <uptime>        <version>
+/// 1162            master          5 [failed: 0]   0d00h02m07s     2.6.12
+/// # workers
+/// 1271            worker          0               0d00h00m00s     2.6.12
+/// # old workers
+/// 1233            worker          1               0d00h00m40s     2.6.12
+/// ```
+fn parse_show_proc(text: &str) -> Option<MasterState> {
+    let mut state = None;
+    let mut section = "";
+    for line in text.lines() {
+        if let Some(title) = line.strip_prefix("# ") {
+            section = title.trim();
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [_, "master", reloads, "[failed:", failed, ..] => {
+                state = Some(MasterState {
+                    reloads: reloads.parse().ok()?,
+                    failed: failed.trim_end_matches(']').parse().ok()?,
+                    current_worker: false,
+                });
+            }
+            [_, "worker", "0", ..] if section == "workers" => {
+                if let Some(s) = state.as_mut() {
+                    s.current_worker = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    state
+}
+
+/// `show proc`, asked until the master answers it: while it re-executes itself for a reload
+/// its socket refuses connections or closes them unanswered.
+async fn master_state(sock: &std::path::Path) -> Result<MasterState, String> {
+    let start = std::time::Instant::now();
+    loop {
+        let mut s = connect_master(sock).await?;
+        // Closing our side makes the master answer and close its side; otherwise it waits.
+        let sent = async {
+            s.write_all(b"show proc\n").await?;
+            s.shutdown().await
+        };
+        let mut text = String::new();
+        if sent.await.is_ok() {
+            let _ = s.read_to_string(&mut text).await;
+        }
+        if let Some(state) = parse_show_proc(&text) {
+            return Ok(state);
+        }
+        if start.elapsed() > MASTER_WAIT {
+            return Err(format!(
+                "master CLI {}: no answer to show proc within {} s (last: {text:?})",
+                sock.display(),
+                MASTER_WAIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the master has counted the reload: succeeded once a new worker runs the new
+/// configuration, failed when the master counts a failed reload (the old workers keep serving).
+async fn confirm(
+    sock: &std::path::Path,
+    before: MasterState,
+    said: String,
+) -> Result<String, String> {
+    let start = std::time::Instant::now();
+    loop {
+        let now = master_state(sock).await?;
+        if now.failed > before.failed {
+            return Err(format!(
+                "haproxy could not start workers on the new configuration (the master counts {} failed reloads); the previous workers keep serving: see its log (journalctl -u haproxy){}",
+                now.failed,
+                if said.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {said}")
+                }
+            ));
+        }
+        if now.reloads > before.reloads && now.current_worker {
+            return Ok(said);
+        }
+        if start.elapsed() > MASTER_WAIT {
+            return Err(format!(
+                "haproxy's master did not report the reload within {} s",
+                MASTER_WAIT.as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_show_proc() {
+        let text = "#<PID>          <type>          <reloads>       <uptime>        <version>\n1162            master          5 [failed: 1]   0d00h02m07s     2.6.12\n# workers\n1271            worker          0               0d00h00m00s     2.6.12\n# old workers\n1233            worker          1               0d00h00m40s     2.6.12\n# programs\n\n";
+        assert_eq!(
+            parse_show_proc(text),
+            Some(MasterState {
+                reloads: 5,
+                failed: 1,
+                current_worker: true
+            })
+        );
+        let starting = "#<PID> <type> <reloads> <uptime> <version>\n1162 master 6 [failed: 1] 0d00h02m07s 2.6.12\n# workers\n# old workers\n1271 worker 1 0d00h00m09s 2.6.12\n";
+        assert_eq!(
+            parse_show_proc(starting),
+            Some(MasterState {
+                reloads: 6,
+                failed: 1,
+                current_worker: false
+            })
+        );
+        assert_eq!(parse_show_proc("Unknown command"), None);
     }
 }

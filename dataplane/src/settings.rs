@@ -45,6 +45,9 @@ pub struct ReloadSettings {
     pub delay: Duration,
     /// How haproxy is reloaded.
     pub method: ReloadMethod,
+    /// haproxy's master CLI (`haproxy -S`), when known: a reload is reported succeeded only once
+    /// the master has started new workers on the new configuration, and failed when it could not.
+    pub master_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +164,7 @@ impl Settings {
             v.ok_or_else(|| Problem::Invalid(format!("{key} is required")))
         };
         let haproxy = file.haproxy;
+        let master_socket = haproxy.master_runtime.clone();
         let method = match (haproxy.reload.reload_cmd, haproxy.master_runtime) {
             (Some(cmd), _) if !cmd.trim().is_empty() => ReloadMethod::Command(cmd),
             (_, Some(sock)) => ReloadMethod::MasterSocket(sock),
@@ -192,6 +196,7 @@ impl Settings {
             reload: ReloadSettings {
                 delay: Duration::from_secs(haproxy.reload.reload_delay.unwrap_or(5)),
                 method,
+                master_socket,
             },
         })
     }

@@ -341,3 +341,35 @@ fn a_steady_client_sees_no_failed_request_during_50_commits() {
         "{failed} of {n} requests failed during the reloads"
     );
 }
+
+#[test]
+fn a_reload_haproxy_cannot_do_is_reported_failed() {
+    let a = Appliance::start();
+    let v = a.version();
+    // haproxy -c accepts a bind on an address this host does not have; starting workers fails.
+    let fe = json!({"name": "elsewhere", "mode": "tcp"}).to_string();
+    assert_eq!(
+        a.call("POST", &format!("{CFG}/frontends?version={v}"), Some(&fe))
+            .status,
+        202
+    );
+    let bind = json!({"name": "b", "address": "192.0.2.1", "port": 9}).to_string();
+    let r = a.call(
+        "POST",
+        &format!(
+            "{CFG}/binds?frontend=elsewhere&version={}&force_reload=true",
+            v + 1
+        ),
+        Some(&bind),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("could not start workers"), "{}", r.body);
+    let reloads = a.call("GET", "/v2/services/haproxy/reloads", None).json();
+    let last = reloads
+        .as_array()
+        .and_then(|l| l.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["status"], "failed", "{reloads}");
+    report(&format!("failed reload reported: {}", last["response"]));
+}

@@ -165,8 +165,11 @@ pub(super) async fn apply<T>(
 /// The reload after a commit: now and awaited with `force_reload`, else after the delay.
 pub(super) async fn reload(app: &Shared, force: bool) -> Result<Applied, ApiError> {
     if force {
+        // 400, as the real server answers a failed reload; the file keeps the committed version
+        // (haproxy -c accepted it), and the reload's record says why haproxy did not load it.
         app.reloader.force().await.map_err(|m| {
-            ApiError::internal(format!(
+            eprintln!("haproxy-dataplaneapi: forced reload failed: {m}");
+            ApiError::bad_request(format!(
                 "the configuration was committed, but reloading haproxy failed: {m}"
             ))
         })?;
