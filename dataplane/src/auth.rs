@@ -13,43 +13,17 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::cfg::{Document, words};
+use crate::cfg::Document;
+use crate::cfg::userlist::{self, Secret, User};
 
 /// The users of one userlist.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Users(Vec<(String, Secret)>);
-
-#[derive(Clone, PartialEq, Eq)]
-enum Secret {
-    Crypt(String),
-    Plain(String),
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(..)")
-    }
-}
+pub struct Users(Vec<User>);
 
 impl Users {
     /// The users of `userlist NAME` in the document (none when the section is missing).
     pub fn from_document(doc: &Document, userlist: &str) -> Users {
-        let Some(section) = doc.find("userlist", userlist) else {
-            return Users::default();
-        };
-        let users = section
-            .body
-            .iter()
-            .filter_map(|line| match words::split(line).as_slice() {
-                [user, name, kind, secret, ..] if user == "user" => match kind.as_str() {
-                    "password" => Some((name.clone(), Secret::Crypt(secret.clone()))),
-                    "insecure-password" => Some((name.clone(), Secret::Plain(secret.clone()))),
-                    _ => None,
-                },
-                _ => None,
-            })
-            .collect();
-        Users(users)
+        Users(userlist::users(doc, userlist))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -74,8 +48,8 @@ impl Authenticator {
         let Some((user, password)) = authorization.and_then(basic_credentials) else {
             return false;
         };
-        let found = users.0.iter().find(|(name, _)| *name == user);
-        let Some((_, secret)) = found else {
+        let found = users.0.iter().find(|u| u.name == user);
+        let Some(User { secret, .. }) = found else {
             crypt_matches(&password, DECOY);
             return false;
         };
@@ -84,7 +58,7 @@ impl Authenticator {
             return true;
         }
         let ok = match secret {
-            Secret::Crypt(hash) => crypt_matches(&password, hash),
+            Secret::Hash(hash) => crypt_matches(&password, hash),
             Secret::Plain(text) => Sha256::digest(password.as_bytes())
                 .ct_eq(&Sha256::digest(text.as_bytes()))
                 .into(),
@@ -113,7 +87,7 @@ fn fingerprint(user: &str, password: &str, secret: &Secret) -> [u8; 32] {
         user,
         password,
         match secret {
-            Secret::Crypt(s) | Secret::Plain(s) => s,
+            Secret::Hash(s) | Secret::Plain(s) => s,
         },
     ] {
         h.update((part.len() as u64).to_le_bytes());

@@ -4,14 +4,24 @@
 //! file checked by `haproxy -c` and renamed into place (`store`; `transactions` keep working
 //! copies) → a reload (`reload`). `settings` reads the Data Plane API's own YAML configuration,
 //! `auth` checks credentials against the userlist, and `server` is the TLS listener.
+//!
+//! Without the default feature `server` the crate is only `cfg`, the haproxy.cfg model that
+//! haproxy-firstboot uses too.
 
+#[cfg(feature = "server")]
 pub mod api;
+#[cfg(feature = "server")]
 pub mod auth;
 pub mod cfg;
+#[cfg(feature = "server")]
 pub mod reload;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "server")]
 pub mod settings;
+#[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
 pub mod transactions;
 
 /// What `--version` and `GET /v2/info` say (the build report and the OVF name the server by it).

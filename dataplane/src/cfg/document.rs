@@ -9,6 +9,7 @@
 use super::words;
 
 /// The keywords that open a section (haproxy 2.x configuration manual, section 2 and later).
+/// haproxy-firstboot tells its sections from the API's with this same list.
 const SECTION_KEYWORDS: &[&str] = &[
     "global",
     "defaults",
@@ -60,6 +61,20 @@ impl Section {
             header: format!("{keyword} {}", words::quote(name)),
             body,
         }
+    }
+
+    /// The header and body lines, each ending with a newline.
+    pub fn text(&self) -> String {
+        let mut out = String::with_capacity(
+            self.header.len() + 1 + self.body.iter().map(|l| l.len() + 1).sum::<usize>(),
+        );
+        out.push_str(&self.header);
+        out.push('\n');
+        for line in &self.body {
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
     }
 
     pub fn is(&self, keyword: &str, name: &str) -> bool {
@@ -116,12 +131,7 @@ impl Document {
             out.push('\n');
         }
         for s in &self.sections {
-            out.push_str(&s.header);
-            out.push('\n');
-            for line in &s.body {
-                out.push_str(line);
-                out.push('\n');
-            }
+            out.push_str(&s.text());
         }
         out
     }

@@ -5,6 +5,7 @@ pub mod document;
 pub mod fields;
 pub mod model;
 pub mod tables;
+pub mod userlist;
 pub mod words;
 
 pub use document::Document;

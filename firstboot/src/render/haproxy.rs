@@ -3,13 +3,15 @@
 //! haproxy.cfg has two writers: first boot owns `global`, the unnamed `defaults` and `userlist
 //! controller`; the Data Plane API adds the Supervisor's frontends and backends at run time.
 //! A re-run rewrites only first boot's sections and keeps the others verbatim (and the Data
-//! Plane API's `# _version=` line), so a reboot never drops the virtual services. The section
-//! split is hand-written because no maintained Rust parser of haproxy.cfg exists; it needs only
-//! haproxy's rule that a section starts with its keyword at the beginning of a line.
+//! Plane API's `# _version=` line), so a reboot never drops the virtual services. The sections
+//! are read with the Data Plane API's own model of haproxy.cfg (`dataplane::cfg`), so both
+//! programs agree on where a section starts and ends.
 
 use std::net::Ipv4Addr;
 
 use askama::Template;
+use dataplane::cfg::Document;
+use dataplane::cfg::userlist::{Secret, users};
 
 use super::{Inputs, RenderedFile, SERVER_CERT, SERVER_KEY};
 use crate::config::{Addressing, ValidatedConfig};
@@ -27,26 +29,6 @@ const DATAPLANEAPI_SERVICE: &str = include_str!("../../systemd/dataplaneapi.serv
 
 /// The name of the userlist the Data Plane API authenticates against.
 pub const USERLIST: &str = "controller";
-
-const SECTION_KEYWORDS: &[&str] = &[
-    "global",
-    "defaults",
-    "frontend",
-    "backend",
-    "listen",
-    "userlist",
-    "peers",
-    "resolvers",
-    "mailers",
-    "program",
-    "http-errors",
-    "ring",
-    "cache",
-    "crt-store",
-    "log-forward",
-    "fcgi-app",
-    "traces",
-];
 
 #[derive(Template)]
 #[template(path = "haproxy.cfg", escape = "none")]
@@ -153,18 +135,6 @@ struct Kept {
     foreign_sections: Vec<String>,
 }
 
-/// Is `line` the header of a section, and which (`keyword`, `name`)?
-fn section_header(line: &str) -> Option<(&str, &str)> {
-    if line.starts_with(char::is_whitespace) {
-        return None;
-    }
-    let mut words = line.split_whitespace();
-    let keyword = words.next()?;
-    SECTION_KEYWORDS
-        .contains(&keyword)
-        .then(|| (keyword, words.next().unwrap_or("")))
-}
-
 /// First boot's own sections: `global`, an unnamed `defaults` (newer Data Plane APIs name it
 /// `unnamed_defaults_N` when they save), and `userlist controller`.
 fn is_ours(keyword: &str, name: &str) -> bool {
@@ -176,50 +146,33 @@ fn is_ours(keyword: &str, name: &str) -> bool {
     }
 }
 
+/// The version line and every section that is not first boot's, as the Data Plane API's own
+/// model of the file reads them (one parser for the file both programs write).
 fn split(existing: &str) -> Kept {
-    let mut kept = Kept::default();
-    let mut current: Option<(bool, String)> = None;
-    for line in existing.lines() {
-        if let Some((keyword, name)) = section_header(line) {
-            if let Some((false, text)) = current.take() {
-                kept.foreign_sections.push(text);
-            }
-            current = Some((is_ours(keyword, name), String::new()));
-        }
-        match &mut current {
-            Some((_, text)) => {
-                text.push_str(line);
-                text.push('\n');
-            }
-            None if line.starts_with(VERSION_PREFIX) => kept.version_line = Some(line.to_string()),
-            None => {}
-        }
+    let doc = Document::parse(existing);
+    Kept {
+        version_line: existing
+            .lines()
+            .next()
+            .filter(|l| l.starts_with(VERSION_PREFIX))
+            .map(String::from),
+        foreign_sections: doc
+            .sections
+            .iter()
+            .filter(|s| !is_ours(&s.keyword, s.name.as_deref().unwrap_or("")))
+            .map(|s| s.text())
+            .collect(),
     }
-    if let Some((false, text)) = current {
-        kept.foreign_sections.push(text);
-    }
-    kept
 }
 
 /// The password hash of `user` in `userlist controller` of an existing haproxy.cfg.
 pub fn userlist_hash(existing: &str, user: &str) -> Option<String> {
-    let mut in_controller = false;
-    for line in existing.lines() {
-        if let Some((keyword, name)) = section_header(line) {
-            in_controller = keyword == "userlist" && name == USERLIST;
-            continue;
-        }
-        if !in_controller {
-            continue;
-        }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if let ["user", u, "password", hash, ..] = words.as_slice()
-            && *u == user
-        {
-            return Some((*hash).to_string());
-        }
-    }
-    None
+    users(&Document::parse(existing), USERLIST)
+        .into_iter()
+        .find_map(|u| match u.secret {
+            Secret::Hash(hash) if u.name == user => Some(hash),
+            _ => None,
+        })
 }
 
 #[cfg(test)]
