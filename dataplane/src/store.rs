@@ -290,3 +290,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     fs::rename(&tmp, path).map_err(io("replace", path))?;
     sync_dir(path)
 }
+
+/// Replaces `path` by a rename, without fsync: a crash of the process leaves the old or the new
+/// file; only a power loss may lose the change. For a transaction's working copy, which the
+/// Supervisor rewrites with every object it adds (hundreds per transaction), and which is
+/// checked whole at commit, so a lost or stale copy is refused, never half-applied.
+pub fn replace_unsynced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
+    fs::rename(&tmp, path).map_err(io("replace", path))
+}

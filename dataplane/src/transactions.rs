@@ -2,7 +2,9 @@
 //! they survive a restart of the server. `<dir>/<id>/haproxy.cfg` is the copy, `meta.json` (written
 //! last, atomically) makes the transaction exist. A transaction started on version N is
 //! outdated once the configuration has moved past N: it can no longer be committed, and it
-//! lists with the spec's status `failed`.
+//! lists with the spec's status `failed`. Starting one is synced to disk; each change to its copy
+//! is an atomic rename without fsync (one per object the Supervisor adds), so a transaction
+//! survives a restart or a crash of the server, and a power loss at worst loses its last changes.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cfg::Document;
-use crate::store::{StoreError, write_atomically};
+use crate::store::{StoreError, replace_unsynced, write_atomically};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -189,7 +191,7 @@ impl Transactions {
     }
 
     pub fn save_document(&self, t: &Transaction, doc: &Document) -> Result<(), TransactionError> {
-        Ok(write_atomically(
+        Ok(replace_unsynced(
             &self.path(&t.id).join(COPY),
             doc.render().as_bytes(),
         )?)

@@ -373,3 +373,49 @@ fn a_reload_haproxy_cannot_do_is_reported_failed() {
     assert_eq!(last["status"], "failed", "{reloads}");
     report(&format!("failed reload reported: {}", last["response"]));
 }
+
+#[test]
+fn a_refused_request_with_a_large_body_still_gets_its_answer() {
+    let a = Appliance::start();
+    // A client that writes its whole body before reading (Python's http stack does): the 401,
+    // 404 or 405 must reach it, not a reset connection.
+    let script = r#"
+import socket, ssl, sys
+ca, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ctx = ssl.create_default_context(cafile=ca)
+body = b'{"name": "x", "pad": "' + b'a' * 200000 + b'"}'
+for _ in range(10):
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1")
+    head = "POST %s HTTP/1.1\r\nHost: api\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (path, len(body))
+    s.sendall(head.encode() + body)
+    print(s.recv(100).decode(errors="replace").split("\r\n")[0])
+    s.close()
+"#;
+    for (path, want) in [
+        (
+            format!("{CFG}/frontends?version=1"),
+            "HTTP/1.1 401 Unauthorized",
+        ),
+        ("/v2/no/such/path".to_string(), "HTTP/1.1 401 Unauthorized"),
+    ] {
+        let out = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(a.path("ca.crt"))
+            .arg(a.port.to_string())
+            .arg(&path)
+            .output()
+            .expect("python3");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            text.lines().filter(|l| *l == want).count(),
+            10,
+            "{path}:\n{text}"
+        );
+    }
+}

@@ -100,13 +100,15 @@ pub fn router(app: Shared) -> Router {
         )
         .route("/v2/services/haproxy/reloads", get(misc::reloads))
         .route("/v2/services/haproxy/reloads/{id}", get(misc::reload_one))
-        .fallback(|| async {
+        .fallback(|req: Request| async {
+            drain(req).await;
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "no such path in the Data Plane API v2",
             )
         })
-        .method_not_allowed_fallback(|| async {
+        .method_not_allowed_fallback(|req: Request| async {
+            drain(req).await;
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "this method is not allowed on this path",
@@ -132,6 +134,7 @@ async fn authenticate(State(app): State<Shared>, req: Request, next: Next) -> Re
     if app.auth.check(&users, given) {
         return next.run(req).await;
     }
+    drain(req).await;
     let mut resp = ApiError::new(
         StatusCode::UNAUTHORIZED,
         "authentication required: HTTP basic auth with a user of the Data Plane API's userlist",
@@ -156,6 +159,13 @@ async fn bounded_time(req: Request, next: Next) -> Response {
             ApiError::new(StatusCode::REQUEST_TIMEOUT, "the request took too long").into_response()
         }
     }
+}
+
+/// Reads and drops the body of a request answered without it (401, 404, 405): a client that
+/// sends the whole body before reading the answer would otherwise see the connection reset
+/// instead of the answer. Bounded like any body.
+async fn drain(req: Request) {
+    let _ = axum::body::to_bytes(req.into_body(), MAX_BODY).await;
 }
 
 /// One line per request on stdout (the journal): method, path, status, time. No query string,
