@@ -1,8 +1,9 @@
-//! The appliance's own Data Plane API, used as the vSphere Supervisor uses it, from the boot
-//! test's network namespace through the forward of the management port: curl over TLS verified
-//! against the deployment's CA (requests name the management IP, whose IP SAN the server
-//! certificate has, and `--connect-to` sends them to the forward), credentials in curl config
-//! files of mode 0600 (`-K`), so no password is on a command line.
+//! The appliance's own Data Plane API, used as the vSphere Supervisor uses it: curl over TLS
+//! verified against the deployment's CA (requests name the management IP, whose IP SAN the
+//! server certificate has), credentials in curl config files of mode 0600 (`-K`), so no
+//! password is on a command line. The boot test reaches the API from its network namespace
+//! through the forward of the management port (`--connect-to` sends requests there); the lab
+//! test (lab_boot.rs) from the Supervisor's host on the lab's management network, directly.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -27,12 +28,13 @@ pub enum Auth {
 }
 
 /// A client of the Data Plane API at `host:port` (the management IP and
-/// `loadbalance.dataplane_port`), reached through `forward` on the namespace's loopback.
+/// `loadbalance.dataplane_port`), reached directly from the namespace (the lab's management
+/// network) or through `forward` on the namespace's loopback (the boot test's port forward).
 pub struct Api<'a> {
     ns: &'a Netns,
     host: String,
     port: u16,
-    forward: u16,
+    forward: Option<u16>,
     ca: PathBuf,
     right: PathBuf,
     wrong: PathBuf,
@@ -85,7 +87,42 @@ impl<'a> Api<'a> {
         user: &str,
         password: &str,
     ) -> Api<'a> {
-        let (right, wrong) = (dir.join("api-auth.curlrc"), dir.join("api-wrong.curlrc"));
+        Api::with(
+            ns,
+            dir,
+            "api",
+            ca,
+            (host, port),
+            Some(forward),
+            (user, password),
+        )
+    }
+
+    /// A client that connects to `host:port` itself from `ns`; its files in `dir` are named
+    /// after `tag`, so that several clients (other credentials, concurrent ones) can coexist.
+    #[allow(dead_code)] // used by lab_boot only; appliance_boot includes this file too
+    pub fn direct(
+        ns: &'a Netns,
+        dir: &Path,
+        tag: &str,
+        ca: &Path,
+        target: (&str, u16),
+        (user, password): (&str, &str),
+    ) -> Api<'a> {
+        Api::with(ns, dir, tag, ca, target, None, (user, password))
+    }
+
+    fn with(
+        ns: &'a Netns,
+        dir: &Path,
+        tag: &str,
+        ca: &Path,
+        (host, port): (&str, u16),
+        forward: Option<u16>,
+        (user, password): (&str, &str),
+    ) -> Api<'a> {
+        let right = dir.join(format!("{tag}-auth.curlrc"));
+        let wrong = dir.join(format!("{tag}-wrong.curlrc"));
         curlrc(&right, user, password);
         curlrc(&wrong, user, &format!("{password}-wrong"));
         Api {
@@ -96,7 +133,7 @@ impl<'a> Api<'a> {
             ca: ca.to_owned(),
             right,
             wrong,
-            headers: dir.join("api-headers.txt"),
+            headers: dir.join(format!("{tag}-headers.txt")),
         }
     }
 
@@ -106,13 +143,28 @@ impl<'a> Api<'a> {
     }
 
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>, auth: Auth) -> Reply {
+        self.try_request(method, path, body, auth)
+            .unwrap_or_else(|e| panic!("curl {method} {path}: no answer: {e}"))
+    }
+
+    /// As [`Api::request`]; no answer at all (connection refused, TLS failure, timeout) is
+    /// `Err` with curl's message.
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        auth: Auth,
+    ) -> Result<Reply, String> {
         let (host, port) = (&self.host, self.port);
         let mut cmd = self.ns.command("curl");
         cmd.args(["-sS", "--max-time", "60", "-X", method, "--cacert"])
-            .arg(&self.ca)
-            .arg("--connect-to")
-            .arg(format!("{host}:{port}:127.0.0.1:{}", self.forward))
-            .arg("-D")
+            .arg(&self.ca);
+        if let Some(forward) = self.forward {
+            cmd.arg("--connect-to")
+                .arg(format!("{host}:{port}:127.0.0.1:{forward}"));
+        }
+        cmd.arg("-D")
             .arg(&self.headers)
             .args(["-w", "\n%{http_code}"]);
         match auth {
@@ -145,18 +197,14 @@ impl<'a> Api<'a> {
         let out = child.wait_with_output().expect("curl's output");
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-        let status = code.trim().parse().ok().filter(|s| *s != 0);
-        let status = status.unwrap_or_else(|| {
-            panic!(
-                "curl {method} {path}: no answer: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        Reply {
+        let Some(status) = code.trim().parse().ok().filter(|s| *s != 0) else {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        };
+        Ok(Reply {
             status,
             headers: std::fs::read_to_string(&self.headers).unwrap_or_default(),
             body: body.to_owned(),
-        }
+        })
     }
 
     /// The configuration's current version.
@@ -221,43 +269,171 @@ pub fn check_auth(api: &Api<'_>) -> String {
 /// One transaction on the current version: the backend, its servers, the frontend and its
 /// bind; committed (202 with a Reload-ID). Returns (the new version, the reload's id).
 pub fn create_service(api: &Api<'_>, svc: &Service<'_>) -> (u64, String) {
-    let v = api.version();
-    let r = api.call("POST", &format!("{TRANSACTIONS}?version={v}"), None);
-    assert_eq!(r.status, 201, "starting a transaction: {}", r.body);
-    let id = r.json()["id"]
-        .as_str()
-        .expect("a transaction id")
-        .to_owned();
-    let (name, be) = (svc.name, format!("{}-be", svc.name));
-    let mut posts = vec![(
-        format!("{CFG}/backends?transaction_id={id}"),
-        json!({"name": be, "mode": "tcp", "balance": {"algorithm": "roundrobin"}}),
-    )];
-    for (server, address, port) in svc.servers {
-        posts.push((
-            format!("{CFG}/servers?backend={be}&transaction_id={id}"),
-            json!({"name": server, "address": address, "port": port}),
-        ));
-    }
-    posts.push((
-        format!("{CFG}/frontends?transaction_id={id}"),
-        json!({"name": name, "mode": "tcp", "default_backend": be}),
-    ));
-    posts.push((
-        format!("{CFG}/binds?frontend={name}&transaction_id={id}"),
-        json!({"name": "vip", "address": svc.vip, "port": svc.vip_port}),
-    ));
-    for (path, body) in &posts {
-        let r = api.call("POST", path, Some(body));
-        assert_eq!(r.status, 202, "POST {path} {body}: {}", r.body);
-    }
-    let r = api.call("PUT", &format!("{TRANSACTIONS}/{id}"), None);
-    assert_eq!(r.status, 202, "committing transaction {id}: {}", r.body);
-    assert_eq!(r.json()["status"], "success", "commit: {}", r.body);
-    let reload = r
-        .header("Reload-ID")
-        .unwrap_or_else(|| panic!("the commit has no Reload-ID:\n{}", r.headers));
+    let (id, _) = api.begin();
+    stage_service(api, &id, svc);
+    let reload = committed(&api.commit(&id), &id);
     (api.version(), reload)
+}
+
+/// The writes that make `svc`, staged in transaction `id`: backend `<name>-be` (tcp,
+/// roundrobin) with its servers, frontend `name` with bind `vip`.
+pub fn stage_service(api: &Api<'_>, id: &str, svc: &Service<'_>) {
+    let (name, be) = (svc.name, format!("{}-be", svc.name));
+    api.stage(
+        id,
+        "POST",
+        &format!("{CFG}/backends"),
+        Some(&json!({"name": be, "mode": "tcp", "balance": {"algorithm": "roundrobin"}})),
+    );
+    for (server, address, port) in svc.servers {
+        api.stage(
+            id,
+            "POST",
+            &format!("{CFG}/servers?backend={be}"),
+            Some(&json!({"name": server, "address": address, "port": port})),
+        );
+    }
+    api.stage(
+        id,
+        "POST",
+        &format!("{CFG}/frontends"),
+        Some(&json!({"name": name, "mode": "tcp", "default_backend": be})),
+    );
+    api.stage(
+        id,
+        "POST",
+        &format!("{CFG}/binds?frontend={name}"),
+        Some(&json!({"name": "vip", "address": svc.vip, "port": svc.vip_port})),
+    );
+}
+
+/// A commit's answer must be 202 with status `success` and a Reload-ID: returns the id.
+pub fn committed(r: &Reply, id: &str) -> String {
+    assert_eq!(r.status, 202, "committing transaction {id}: {}", r.body);
+    assert_eq!(r.json()["status"], "success", "commit of {id}: {}", r.body);
+    r.header("Reload-ID")
+        .unwrap_or_else(|| panic!("the commit of {id} has no Reload-ID:\n{}", r.headers))
+}
+
+impl Api<'_> {
+    /// Starts a transaction on the current version: (its id, that version).
+    pub fn begin(&self) -> (String, u64) {
+        let v = self.version();
+        (self.begin_on(v), v)
+    }
+
+    /// Starts a transaction on version `v` (201): its id.
+    pub fn begin_on(&self, v: u64) -> String {
+        let r = self.call("POST", &format!("{TRANSACTIONS}?version={v}"), None);
+        assert_eq!(
+            r.status, 201,
+            "starting a transaction on version {v}: {}",
+            r.body
+        );
+        r.json()["id"]
+            .as_str()
+            .expect("a transaction id")
+            .to_owned()
+    }
+
+    /// One write in transaction `id` (`path` may carry a query already): 202.
+    pub fn stage(&self, id: &str, method: &str, path: &str, body: Option<&Value>) {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let path = format!("{path}{sep}transaction_id={id}");
+        let r = self.call(method, &path, body);
+        let sent = body.map(Value::to_string).unwrap_or_default();
+        assert_eq!(r.status, 202, "{method} {path} {sent}: {}", r.body);
+    }
+
+    /// Commits transaction `id`: the answer, whatever it is.
+    pub fn commit(&self, id: &str) -> Reply {
+        self.call("PUT", &format!("{TRANSACTIONS}/{id}"), None)
+    }
+}
+
+/// What the lab does with the API beyond creating a service: service churn, listings, waiting
+/// for the server and for reloads.
+#[allow(dead_code)] // used by lab_boot only; appliance_boot includes this file too
+impl Api<'_> {
+    /// Waits (at most `limit`) until the server answers `GET /v2/info` at all; that answer.
+    pub fn wait_ready(&self, limit: Duration) -> Reply {
+        let start = Instant::now();
+        loop {
+            match self.try_request("GET", "/v2/info", None, Auth::Right) {
+                Ok(r) => return r,
+                Err(e) => assert!(
+                    start.elapsed() < limit,
+                    "the Data Plane API at {}:{} does not answer within {limit:?}: {e}",
+                    self.host,
+                    self.port
+                ),
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+
+    /// The names of the configuration's `kind` objects (`frontends`, `backends`, or
+    /// `servers?backend=B`).
+    pub fn names(&self, kind: &str) -> BTreeSet<String> {
+        let r = self.call("GET", &format!("{CFG}/{kind}"), None);
+        assert_eq!(r.status, 200, "GET {kind}: {}", r.body);
+        r.json()["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("GET {kind}: no data array: {}", r.body))
+            .iter()
+            .filter_map(|o| o["name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// One transaction: the servers `remove` leave backend `<name>-be`, `add` join it.
+    pub fn change_servers(&self, name: &str, remove: &[&str], add: &[(&str, &str, u16)]) -> String {
+        let (id, _) = self.begin();
+        let be = format!("{name}-be");
+        for server in remove {
+            let path = format!("{CFG}/servers/{server}?backend={be}");
+            self.stage(&id, "DELETE", &path, None);
+        }
+        for (server, address, port) in add {
+            let body = json!({"name": server, "address": address, "port": port});
+            self.stage(
+                &id,
+                "POST",
+                &format!("{CFG}/servers?backend={be}"),
+                Some(&body),
+            );
+        }
+        committed(&self.commit(&id), &id)
+    }
+
+    /// One transaction: frontend `name`'s bind `vip` moves to `vip:port`.
+    pub fn move_bind(&self, name: &str, vip: &str, port: u16) -> String {
+        let (id, _) = self.begin();
+        let body = json!({"name": "vip", "address": vip, "port": port});
+        let path = format!("{CFG}/binds/vip?frontend={name}");
+        self.stage(&id, "PUT", &path, Some(&body));
+        committed(&self.commit(&id), &id)
+    }
+
+    /// One transaction: frontend `name` and backend `<name>-be` deleted.
+    pub fn delete_service(&self, name: &str) -> String {
+        let (id, _) = self.begin();
+        self.stage(&id, "DELETE", &format!("{CFG}/frontends/{name}"), None);
+        self.stage(&id, "DELETE", &format!("{CFG}/backends/{name}-be"), None);
+        committed(&self.commit(&id), &id)
+    }
+
+    /// Every reload the server remembers that did not succeed (as JSON).
+    pub fn unsuccessful_reloads(&self) -> Vec<Value> {
+        let r = self.call("GET", "/v2/services/haproxy/reloads", None);
+        assert_eq!(r.status, 200, "GET reloads: {}", r.body);
+        r.json()
+            .as_array()
+            .unwrap_or_else(|| panic!("GET reloads: not a list: {}", r.body))
+            .iter()
+            .filter(|rec| rec["status"] != "succeeded")
+            .cloned()
+            .collect()
+    }
 }
 
 /// Asks `probe` (one connection through the VIP, what it read) until every server of `svc`

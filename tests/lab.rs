@@ -8,14 +8,19 @@
 //!   an additional workload network;
 //! - HTTP backends (python3 http.server answering with their own name) on the workload network
 //!   and on the additional workload network, and clients on the remote, workload and additional
-//!   networks.
+//!   networks;
+//! - the Supervisor's host on the management network, from which the appliance's Data Plane API
+//!   is programmed.
 //!
 //! Nothing is addressed in the host's own namespace. nftables counters on the switch's tap
 //! ports show by which NIC traffic to and from the load-balancer ranges entered and left.
 
 use std::collections::BTreeSet;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use testkit::netns::Netns;
@@ -114,6 +119,12 @@ pub const CLIENT_ADDITIONAL: Host = Host {
     segment: Segment::Additional,
     address: "10.20.0.20/24",
 };
+/// Where the Supervisor programs the appliance from: the management network.
+pub const SUPERVISOR: Host = Host {
+    role: "supervisor",
+    segment: Segment::Management,
+    address: "192.168.0.10/24",
+};
 pub const BACKEND_PORT: u16 = 8080;
 
 /// Packets seen on one appliance tap port for the watched load-balancer ranges.
@@ -178,10 +189,24 @@ impl Lab {
             lab.add_host(host);
             lab.serve(host);
         }
-        for host in [&CLIENT_REMOTE, &CLIENT_WORKLOAD, &CLIENT_ADDITIONAL] {
+        for host in [
+            &CLIENT_REMOTE,
+            &CLIENT_WORKLOAD,
+            &CLIENT_ADDITIONAL,
+            &SUPERVISOR,
+        ] {
             lab.add_host(host);
         }
         lab
+    }
+
+    /// The namespace of `host`.
+    pub fn netns(&self, host: &Host) -> &Netns {
+        let name = self.ns(host.role);
+        self.namespaces
+            .iter()
+            .find(|n| n.name() == name)
+            .unwrap_or_else(|| panic!("no namespace {name} in the lab"))
     }
 
     pub fn switch(&self) -> String {
@@ -389,6 +414,73 @@ impl Lab {
             replies: self.counter(&format!("rep_{}", seg.name())),
         }
     }
+}
+
+/// What one HTTP request on a new connection got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// 200 with this (trimmed) body.
+    Body(String),
+    /// The connection was refused (RST): nothing listens there.
+    Refused,
+    /// Anything else: a timeout, a reset after connecting, another status.
+    Failed(String),
+}
+
+/// `GET /` over a new connection to `addr`, from the calling thread's namespace (see
+/// [`Netns::enter`]): 3 s to connect, 5 s to answer.
+pub fn http_get(addr: SocketAddr) -> Answer {
+    let mut stream = match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Answer::Refused,
+        Err(e) => return Answer::Failed(format!("connect: {e}")),
+    };
+    let exchange = |stream: &mut TcpStream| -> std::io::Result<String> {
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(format!("GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        Ok(text)
+    };
+    match exchange(&mut stream) {
+        Err(e) => Answer::Failed(format!("exchange: {e}")),
+        Ok(text) => match text.split_once("\r\n\r\n") {
+            Some((head, body)) if head.split_whitespace().nth(1) == Some("200") => {
+                Answer::Body(body.trim().to_owned())
+            }
+            _ => Answer::Failed(format!("answer: {text:?}")),
+        },
+    }
+}
+
+/// What a steady client counted.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub requests: u64,
+    pub failed: u64,
+    /// The first failures: (seconds since the client started, what happened).
+    pub failures: Vec<(f64, Answer)>,
+}
+
+/// A client making one request on a new connection to `addr` every 50 ms until `stop` is set;
+/// an answer other than one of `backends` is a failure. Runs on the calling thread, in its
+/// namespace.
+pub fn steady_client(addr: SocketAddr, backends: &[&str], stop: &AtomicBool) -> Tally {
+    let start = Instant::now();
+    let mut tally = Tally::default();
+    while !stop.load(Ordering::Relaxed) {
+        tally.requests += 1;
+        let answer = http_get(addr);
+        if !matches!(&answer, Answer::Body(b) if backends.contains(&b.as_str())) {
+            tally.failed += 1;
+            if tally.failures.len() < 10 {
+                tally.failures.push((start.elapsed().as_secs_f64(), answer));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tally
 }
 
 impl Drop for Lab {

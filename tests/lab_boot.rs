@@ -1,41 +1,66 @@
 //! End-to-end: the appliance in a lab network (tests/lab.rs) of network namespaces, booted in
 //! QEMU with its NICs on tap ports, in the Default topology (2 NICs, load-balancer range on the
-//! workload network) and the Frontend topology (3 NICs, range on the frontend network). From
-//! clients behind the router, on the workload network and on an additional workload network,
-//! a VIP is answered by both backends in turn, the replies leave by the NIC the requests came
-//! in on (switch port counters; the router's strict rp_filter drops anything else), and an
-//! address outside the range is not answered. Day 2: a reboot of the Default topology with a
-//! changed environment, then with an invalid one.
+//! workload network) and the Frontend topology (3 NICs, range on the frontend network), and
+//! programmed as the vSphere Supervisor programs it: every service through the appliance's
+//! Data Plane API, from the management network, over TLS verified against the CA the
+//! deployment supplied, with the configured user and password (tests/lab_services.rs).
 //!
-//! Needs root, QEMU, genisoimage, nft, curl, python3, and for the appliance build the tools of
-//! scripts/deps/appliance*.apt. Without them it fails when `CI` is set and is skipped with a
-//! notice otherwise. Development shortcut: `LAB_APPLIANCE_RAW=PATH` boots that raw appliance
-//! disk (e.g. `haproxy-v*.raw` from `ova-builder appliance --no-ova`) instead of building one.
+//! From clients behind the router, on the workload network and on an additional workload
+//! network, a VIP is answered by both backends in turn, the replies leave by the NIC the
+//! requests came in on (switch port counters; the router's strict rp_filter drops anything
+//! else), and an address outside the range is not answered. Service churn (30 created, 10
+//! changed, 10 deleted) under a steady client that must see no failed request; two clients
+//! committing on the same version (one 409). Day 2: a reboot of the Default topology with a
+//! changed environment (a range added, DNS and the API's password changed) keeps every
+//! service the API created, then an invalid one keeps the last good configuration.
+//!
+//! Needs root, QEMU, genisoimage, nft, curl, python3, openssl, and for the appliance build the
+//! tools of scripts/deps/appliance*.apt. Without them it fails when `CI` is set and is skipped
+//! with a notice otherwise. Development shortcut: `LAB_APPLIANCE_RAW=PATH` boots that raw
+//! appliance disk (e.g. `haproxy-v*.raw` from `ova-builder appliance --no-ova`, with the Data
+//! Plane API) instead of building one.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+#[allow(dead_code)] // parts serve appliance_boot only
+#[path = "boot_dataplane.rs"]
+mod boot_dataplane;
 #[path = "lab.rs"]
 mod lab;
+#[path = "lab_services.rs"]
+mod lab_services;
 #[allow(dead_code)] // the slirp and UEFI parts serve appliance_boot
 #[path = "qemu.rs"]
 mod qemu;
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use e2e::{Clock, env_iso, ovf_env, target_bin};
-use lab::{BACKEND_ADDITIONAL, BACKEND_PORT, BACKEND_WORKLOAD, Host, Lab, Segment};
+use boot_dataplane::{Api, Auth, Service, check_auth, create_service};
+use e2e::{Clock, env_iso, make_ca, ovf_env, target_bin};
+use lab::{BACKEND_ADDITIONAL, BACKEND_WORKLOAD, Host, Lab, SUPERVISOR, Segment};
 use lab::{CLIENT_ADDITIONAL, CLIENT_REMOTE, CLIENT_WORKLOAD};
+use lab_services::{Expected, both_servers, settle};
 use qemu::{Firmware, TapNic, Vm, VmSpec};
 use testkit::{run, workspace};
 
 const ROOT_PWD: &str = "Lab-test-pw1";
 const ADDITIONAL_NET: &str = "10.20.0.0/24";
+const MGMT_IP: &str = "192.168.0.2";
+/// `loadbalance.dataplane_port`'s default (the lab does not set it).
+const DATAPLANE_PORT: u16 = 5556;
+const API_USER: &str = "lbadmin";
+const API_PWD: &str = "Api-pass-42";
+/// Day 2's `loadbalance.haproxy_pwd`.
+const API_PWD_DAY2: &str = "Api-pass-43-day2";
 /// Default topology: the range on the workload network.
 const DEFAULT_RANGE: &str = "192.168.10.128/25";
 const DEFAULT_VIP: &str = "192.168.10.200";
+/// The churn's 30 services take consecutive VIPs from here (in DEFAULT_RANGE).
+const CHURN_FIRST_VIP: &str = "192.168.10.150";
 /// In the workload subnet, outside every range of either day.
 const DEFAULT_OUTSIDE: &str = "192.168.10.50";
 /// Day 2: a range added to the Default topology.
@@ -45,9 +70,12 @@ const DAY2_VIP: &str = "192.168.10.100";
 const FRONTEND_RANGE: &str = "192.168.100.128/25";
 const FRONTEND_VIP: &str = "192.168.100.200";
 const FRONTEND_OUTSIDE: &str = "192.168.100.100";
+/// The two services of the conflict, on the frontend range.
+const RACE_VIPS: [&str; 2] = ["192.168.100.201", "192.168.100.202"];
 /// Console markers of haproxy-firstboot (firstboot/src/apply_cmd.rs).
 const APPLIED: &str = "haproxy-firstboot: applied configuration";
 const FAILED: &str = "haproxy-firstboot: FAILED";
+const CLIENTS: [&Host; 3] = [&CLIENT_REMOTE, &CLIENT_WORKLOAD, &CLIENT_ADDITIONAL];
 
 /// Whether the test can run here (in CI a missing tool is a failure).
 fn prerequisites(building: bool) -> bool {
@@ -59,6 +87,7 @@ fn prerequisites(building: bool) -> bool {
         "nft",
         "curl",
         "python3",
+        "openssl",
     ];
     if building {
         tools.extend([
@@ -94,8 +123,6 @@ fn appliance_disk(dir: &Path, clock: &Clock) -> PathBuf {
     .arg(target_bin("haproxy-firstboot"))
     .arg("--units")
     .arg(workspace().join("firstboot/systemd"))
-    // Not available on this project's build machines; the lab programs haproxy directly.
-    .arg("--no-dataplaneapi")
     .env("SOURCE_DATE_EPOCH", "1763683200");
     clock.log(format!("building: {cmd:?}"));
     let report: serde_json::Value = serde_json::from_str(&run(&mut cmd)).unwrap();
@@ -106,6 +133,30 @@ fn appliance_disk(dir: &Path, clock: &Clock) -> PathBuf {
     PathBuf::from(report["raw_disk"].as_str().expect("raw_disk in the report"))
 }
 
+/// What every phase shares: the lab, the scratch directory, the deployment's CA (certificate,
+/// key; the certificate also in `dir/ca.crt`), the clock.
+struct Ctx<'a> {
+    lab: &'a Lab,
+    dir: &'a Path,
+    ca: &'a (String, String),
+    clock: &'a Clock,
+}
+
+impl<'a> Ctx<'a> {
+    /// A Data Plane API client on the Supervisor's host (management network), verifying TLS
+    /// against the deployment's CA, with `password` (in 0600 curl config files named `tag`).
+    fn api(&self, tag: &str, password: &str) -> Api<'a> {
+        Api::direct(
+            self.lab.netns(&SUPERVISOR),
+            self.dir,
+            tag,
+            &self.dir.join("ca.crt"),
+            (MGMT_IP, DATAPLANE_PORT),
+            (API_USER, password),
+        )
+    }
+}
+
 /// One topology's environment and where its VIPs live.
 struct Topology {
     segments: Vec<Segment>,
@@ -113,13 +164,20 @@ struct Topology {
     props: Vec<(&'static str, String)>,
 }
 
-fn base_props(range: &str, nameserver: &str) -> Vec<(&'static str, String)> {
+fn base_props(
+    ca: &(String, String),
+    range: &str,
+    nameserver: &str,
+    api_pwd: &str,
+) -> Vec<(&'static str, String)> {
     vec![
         ("appliance.root_pwd", ROOT_PWD.into()),
         ("appliance.permit_root_login", "True".into()),
+        ("appliance.ca_cert", ca.0.clone()),
+        ("appliance.ca_cert_key", ca.1.clone()),
         ("network.hostname", "lb-lab.example.com".into()),
         ("network.nameservers", nameserver.into()),
-        ("network.management_ip", "192.168.0.2/24".into()),
+        ("network.management_ip", format!("{MGMT_IP}/24")),
         ("network.management_gateway", "192.168.0.1".into()),
         ("network.workload_ip", "192.168.10.2/24".into()),
         ("network.workload_gateway", "192.168.10.1".into()),
@@ -128,21 +186,26 @@ fn base_props(range: &str, nameserver: &str) -> Vec<(&'static str, String)> {
             ADDITIONAL_NET.into(),
         ),
         ("loadbalance.service_ip_range", range.into()),
-        ("loadbalance.haproxy_user", "lbadmin".into()),
-        ("loadbalance.haproxy_pwd", "Api-pass-42".into()),
+        ("loadbalance.haproxy_user", API_USER.into()),
+        ("loadbalance.haproxy_pwd", api_pwd.into()),
     ]
 }
 
-fn default_topology(range: &str, nameserver: &str) -> Topology {
+fn default_topology(
+    ca: &(String, String),
+    range: &str,
+    nameserver: &str,
+    api_pwd: &str,
+) -> Topology {
     Topology {
         segments: vec![Segment::Management, Segment::Workload],
         vip_segment: Segment::Workload,
-        props: base_props(range, nameserver),
+        props: base_props(ca, range, nameserver, api_pwd),
     }
 }
 
-fn frontend_topology() -> Topology {
-    let mut props = base_props(FRONTEND_RANGE, "192.168.0.1");
+fn frontend_topology(ca: &(String, String)) -> Topology {
+    let mut props = base_props(ca, FRONTEND_RANGE, "192.168.0.1", API_PWD);
     props.push(("network.frontend_ip", "192.168.100.2/24".into()));
     props.push(("network.frontend_gateway", "192.168.100.1".into()));
     Topology {
@@ -171,15 +234,8 @@ fn pci_bus(seg: Segment) -> u8 {
 
 /// Boots `topo` from `base` (a qcow2 overlay takes the writes) with its environment on the CD,
 /// waits for haproxy-firstboot's verdict (`want` of APPLIED/FAILED) and logs in on the console.
-fn boot(
-    lab: &Lab,
-    dir: &Path,
-    base: (&Path, &str),
-    run: &str,
-    topo: &Topology,
-    want: &str,
-    clock: &Clock,
-) -> Vm {
+fn boot(ctx: &Ctx<'_>, base: (&Path, &str), run: &str, topo: &Topology, want: &str) -> Vm {
+    let (dir, clock) = (ctx.dir, ctx.clock);
     let iso = env_iso(dir, run, &ovf_env(&topo.props));
     let taps: Vec<TapNic> = topo
         .segments
@@ -199,7 +255,7 @@ fn boot(
         nics: vec![],
         memory_mib: 1024,
     };
-    let mut vm = Vm::start(&spec, run, &lab.switch(), &taps);
+    let mut vm = Vm::start(&spec, run, &ctx.lab.switch(), &taps);
     clock.log(format!(
         "{run}: QEMU started in the lab's switch namespace, NICs on {:?}",
         taps.iter().map(|t| t.tap.as_str()).collect::<Vec<_>>()
@@ -223,44 +279,64 @@ fn boot(
     vm
 }
 
-/// Programs a frontend on `vip`:80 with both backends, roundrobin, through the console: this
-/// stands in for the Supervisor's programming through the Data Plane API, which cannot be had
-/// on this project's machines. Appended after firstboot's sections, as the API would.
-fn program_vip(vm: &mut Vm, name: &str, vip: &str, clock: &Clock) {
-    let lines = [
-        String::new(),
-        format!("# lab_boot {name}: stands in for the Data Plane API"),
-        format!("frontend {name}"),
-        format!("  bind {vip}:80"),
-        format!("  default_backend {name}_pool"),
-        format!("backend {name}_pool"),
-        "  balance roundrobin".to_owned(),
-        format!(
-            "  server {} {}:{BACKEND_PORT}",
-            BACKEND_WORKLOAD.role,
-            BACKEND_WORKLOAD.ip()
-        ),
-        format!(
-            "  server {} {}:{BACKEND_PORT}",
-            BACKEND_ADDITIONAL.role,
-            BACKEND_ADDITIONAL.ip()
-        ),
-    ];
-    let quoted: Vec<String> = lines.iter().map(|l| format!("'{l}'")).collect();
-    let (out, status) = vm.shell(
-        &format!(
-            "printf '%s\\n' {} >> /etc/haproxy/haproxy.cfg && haproxy -c -f /etc/haproxy/haproxy.cfg \
-             && systemctl reload haproxy.service && systemctl is-active haproxy.service",
-            quoted.join(" ")
-        ),
-        Duration::from_secs(120),
-    );
-    assert_eq!(status, 0, "programming haproxy for {vip} failed:\n{out}");
+/// Runs `f` (checks through the Data Plane API and the VIPs); if it fails, the guest's journal
+/// of the API and haproxy is shown (read on the serial console) before the failure.
+fn with_journal<T>(vm: &mut Vm, f: impl FnOnce() -> T) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(panic) => {
+            let (journal, _) = vm.shell(
+                "journalctl -b --no-pager -o short-monotonic -u dataplaneapi -u haproxy \
+                 | tail -n 80; systemctl --no-pager status dataplaneapi haproxy | cat",
+                Duration::from_secs(60),
+            );
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "the guest's journal of dataplaneapi and haproxy:\n{journal}"
+            );
+            std::panic::resume_unwind(panic)
+        }
+    }
+}
+
+/// Waits for the Data Plane API on the management network, then checks its authentication:
+/// 401 without and with wrong credentials, 200 with the deployment's.
+fn api_answers(api: &Api<'_>, run: &str, clock: &Clock) {
+    api.wait_ready(Duration::from_secs(120));
+    let version = check_auth(api);
     clock.log(format!(
-        "ok: haproxy programmed through the console: {vip}:80 → {} and {} (roundrobin), \
-         haproxy -c valid, reloaded",
+        "ok: {run}: from {} on the management network, the Data Plane API ({version}) at \
+         https://{MGMT_IP}:{DATAPLANE_PORT} answers with TLS verified against the deployment's \
+         CA: 401 without credentials and with a wrong password, 200 with \
+         loadbalance.haproxy_user/haproxy_pwd",
+        SUPERVISOR.ip()
+    ));
+}
+
+/// Creates service `name` through the Data Plane API as the Supervisor does: one transaction
+/// with backend `<name>-be` (both lab backends, roundrobin) and frontend `name` bound on
+/// `vip`:80, committed; waits for its reload.
+fn program_vip(api: &Api<'_>, name: &str, vip: &str, clock: &Clock) {
+    let servers = both_servers();
+    let svc = Service {
+        name,
+        vip,
+        vip_port: 80,
+        servers: &servers,
+    };
+    let (version, reload) = create_service(api, &svc);
+    lab_services::reloads_succeeded(api, &reload);
+    clock.log(format!(
+        "ok: service {name} programmed through the Data Plane API: one transaction (backend \
+         {name}-be with {} and {}, frontend {name} bound on {vip}:80), commit 202 → version \
+         {version}, reload {reload} succeeded",
         BACKEND_WORKLOAD.role, BACKEND_ADDITIONAL.role
     ));
+}
+
+fn vip_addr(vip: &str) -> SocketAddr {
+    SocketAddr::new(vip.parse().unwrap(), 80)
 }
 
 fn both_backends() -> BTreeSet<String> {
@@ -389,85 +465,201 @@ fn lab_default_and_frontend_topologies() {
         .unwrap();
     let dir = tmp.path();
     let raw = appliance_disk(dir, &clock);
+    let ca = make_ca(dir, "/CN=Lab deployment CA");
     let lab = Lab::new(dir);
     clock.log(format!(
         "ok: lab network up in namespaces {}-*: router (rp_filter=1), backends on {} and {}, \
-         clients on {}, {} and {}",
+         clients on {}, {} and {}, the Supervisor on {}",
         lab.switch().trim_end_matches("-switch"),
         BACKEND_WORKLOAD.address,
         BACKEND_ADDITIONAL.address,
         CLIENT_REMOTE.address,
         CLIENT_WORKLOAD.address,
-        CLIENT_ADDITIONAL.address
+        CLIENT_ADDITIONAL.address,
+        SUPERVISOR.address
     ));
-    let clients = [&CLIENT_REMOTE, &CLIENT_WORKLOAD, &CLIENT_ADDITIONAL];
-
-    // ---- Default topology: 2 NICs, VIPs on the workload network
-    let topo = default_topology(DEFAULT_RANGE, "192.168.0.1");
-    lab.watch(&[DEFAULT_RANGE, DAY2_RANGE]);
-    let mut vm = boot(&lab, dir, (&raw, "raw"), "default", &topo, APPLIED, &clock);
-    program_vip(&mut vm, "lab_vip", DEFAULT_VIP, &clock);
-    check_vip(&lab, DEFAULT_VIP, topo.vip_segment, &clients, &clock);
-    check_not_answered(&lab, DEFAULT_OUTSIDE, &CLIENT_REMOTE, &clock);
-    power_off(&mut vm, "default", &clock);
-    let default_disk = vm.overlay.clone();
-    drop(vm);
-
-    day2(&lab, dir, &default_disk, &clients, &clock);
-
-    // ---- Frontend topology: 3 NICs, VIPs on the frontend network, from the same raw disk
-    let topo = frontend_topology();
-    lab.watch(&[FRONTEND_RANGE]);
-    let mut vm = boot(&lab, dir, (&raw, "raw"), "frontend", &topo, APPLIED, &clock);
-    program_vip(&mut vm, "lab_vip", FRONTEND_VIP, &clock);
-    check_vip(&lab, FRONTEND_VIP, topo.vip_segment, &clients, &clock);
-    check_not_answered(&lab, FRONTEND_OUTSIDE, &CLIENT_REMOTE, &clock);
-    wrong_path_is_seen(&lab, &mut vm, &clock);
-    power_off(&mut vm, "frontend", &clock);
-    drop(vm);
+    let ctx = Ctx {
+        lab: &lab,
+        dir,
+        ca: &ca,
+        clock: &clock,
+    };
+    let day1 = default_topology_day1(&ctx, &raw);
+    day2(&ctx, &day1);
+    frontend_topology_with_conflict(&ctx, &raw);
     clock.log("all lab checks passed");
 }
 
-/// Day 2 on the Default topology's disk: a changed environment (a range added, DNS changed)
-/// serves both ranges and keeps what was programmed; then an invalid change keeps the last
-/// good configuration and the console says why.
-fn day2(lab: &Lab, dir: &Path, disk: &Path, clients: &[&Host], clock: &Clock) {
-    let topo = default_topology(&format!("{DEFAULT_RANGE},{DAY2_RANGE}"), "192.168.0.53");
-    let mut vm = boot(lab, dir, (disk, "qcow2"), "day2", &topo, APPLIED, clock);
+/// What day 1 of the Default topology leaves: its disk, what must answer and refuse, and the
+/// configuration version at power-off.
+struct Day1 {
+    disk: PathBuf,
+    expected: Expected,
+    version: u64,
+}
+
+/// The Default topology (2 NICs, VIPs on the workload network): service lab-vip through the
+/// API, checked from every client with the switch's counters; then the churn.
+fn default_topology_day1(ctx: &Ctx<'_>, raw: &Path) -> Day1 {
+    let (lab, clock) = (ctx.lab, ctx.clock);
+    let topo = default_topology(ctx.ca, DEFAULT_RANGE, "192.168.0.1", API_PWD);
+    lab.watch(&[DEFAULT_RANGE, DAY2_RANGE]);
+    let mut vm = boot(ctx, (raw, "raw"), "default", &topo, APPLIED);
+    let api = ctx.api("default", API_PWD);
+    let expected = with_journal(&mut vm, || {
+        api_answers(&api, "default", clock);
+        program_vip(&api, "lab-vip", DEFAULT_VIP, clock);
+        check_vip(lab, DEFAULT_VIP, topo.vip_segment, &CLIENTS, clock);
+        check_not_answered(lab, DEFAULT_OUTSIDE, &CLIENT_REMOTE, clock);
+        let mut expected = Expected::default();
+        expected.serving("lab-vip", DEFAULT_VIP, 80);
+        lab_services::churn(
+            &api,
+            lab,
+            (&CLIENT_REMOTE, vip_addr(DEFAULT_VIP)),
+            &CLIENT_WORKLOAD,
+            (CHURN_FIRST_VIP.parse().unwrap(), expected),
+            clock,
+        )
+    });
+    let version = api.version();
+    power_off(&mut vm, "default", clock);
+    Day1 {
+        disk: vm.overlay.clone(),
+        expected,
+        version,
+    }
+}
+
+/// The Frontend topology (3 NICs, VIPs on the frontend network), from the same raw disk:
+/// lab-vip through the API from every client, the conflict of two clients, and the negative
+/// control of the routing.
+fn frontend_topology_with_conflict(ctx: &Ctx<'_>, raw: &Path) {
+    let (lab, clock) = (ctx.lab, ctx.clock);
+    let topo = frontend_topology(ctx.ca);
+    lab.watch(&[FRONTEND_RANGE]);
+    let mut vm = boot(ctx, (raw, "raw"), "frontend", &topo, APPLIED);
+    let (a, b) = (
+        ctx.api("frontend-a", API_PWD),
+        ctx.api("frontend-b", API_PWD),
+    );
+    with_journal(&mut vm, || {
+        api_answers(&a, "frontend", clock);
+        program_vip(&a, "lab-vip", FRONTEND_VIP, clock);
+        check_vip(lab, FRONTEND_VIP, topo.vip_segment, &CLIENTS, clock);
+        check_not_answered(lab, FRONTEND_OUTSIDE, &CLIENT_REMOTE, clock);
+        let servers = both_servers();
+        let race = RACE_VIPS.map(|vip| Service {
+            name: if vip == RACE_VIPS[0] {
+                "race-a"
+            } else {
+                "race-b"
+            },
+            vip,
+            vip_port: 80,
+            servers: &servers,
+        });
+        lab_services::conflicting_commits(
+            [&a, &b],
+            [&race[0], &race[1]],
+            lab,
+            &CLIENT_REMOTE,
+            clock,
+        );
+    });
+    wrong_path_is_seen(lab, &mut vm, clock);
+    power_off(&mut vm, "frontend", clock);
+}
+
+/// Day 2 on the Default topology's disk: a changed environment (a range added, DNS and the
+/// API's password changed) keeps every service the API created, serving both ranges; then an
+/// invalid change keeps the last good configuration and the console says why.
+fn day2(ctx: &Ctx<'_>, day1: &Day1) {
+    let (lab, clock) = (ctx.lab, ctx.clock);
+    let range = format!("{DEFAULT_RANGE},{DAY2_RANGE}");
+    let topo = default_topology(ctx.ca, &range, "192.168.0.53", API_PWD_DAY2);
+    let mut vm = boot(ctx, (&day1.disk, "qcow2"), "day2", &topo, APPLIED);
     let (out, status) = vm.shell(
-        "grep -c '^frontend lab_vip$' /etc/haproxy/haproxy.cfg; \
-         grep -h '^DNS=' /etc/systemd/network/*.network",
+        "grep -h '^DNS=' /etc/systemd/network/*.network",
         Duration::from_secs(60),
     );
     assert_eq!(status, 0, "day 2 checks inside the guest failed:\n{out}");
     assert!(
-        out.lines().any(|l| l.trim() == "1"),
-        "the programmed frontend did not survive the reboot:\n{out}"
-    );
-    assert!(
         out.contains("DNS=192.168.0.53") && !out.contains("DNS=192.168.0.1"),
         "DNS not changed:\n{out}"
     );
-    clock.log("ok: day2: the programmed frontend survived reboot and re-apply; DNS changed to 192.168.0.53");
-    check_vip(lab, DEFAULT_VIP, Segment::Workload, clients, clock);
-    program_vip(&mut vm, "lab_day2", DAY2_VIP, clock);
-    check_vip(lab, DAY2_VIP, Segment::Workload, clients, clock);
-    check_not_answered(lab, DEFAULT_OUTSIDE, &CLIENT_REMOTE, clock);
+    clock.log("ok: day2: DNS changed to 192.168.0.53");
+    let (old, api) = (ctx.api("day2-old", API_PWD), ctx.api("day2", API_PWD_DAY2));
+    let expected = with_journal(&mut vm, || {
+        day2_api(&old, &api, day1, clock);
+        let took = lab
+            .netns(&CLIENT_ADDITIONAL)
+            .enter(|| settle(&day1.expected, Duration::from_secs(120)));
+        clock.log(format!(
+            "ok: day2: every service the API created still serves: from {}, {} VIP:port pairs \
+             answered by both backends, {} refused as before ({:.1} s)",
+            CLIENT_ADDITIONAL.role,
+            day1.expected.answering.len(),
+            day1.expected.refusing.len(),
+            took.as_secs_f64()
+        ));
+        check_vip(lab, DEFAULT_VIP, Segment::Workload, &CLIENTS, clock);
+        program_vip(&api, "lab-day2", DAY2_VIP, clock);
+        check_vip(lab, DAY2_VIP, Segment::Workload, &CLIENTS, clock);
+        check_not_answered(lab, DEFAULT_OUTSIDE, &CLIENT_REMOTE, clock);
+        let mut expected = day1.expected.clone();
+        expected.serving("lab-day2", DAY2_VIP, 80);
+        expected
+    });
+    let version = api.version();
     power_off(&mut vm, "day2", clock);
     let day2_disk = vm.overlay.clone();
     drop(vm);
+    day2_invalid(ctx, &day2_disk, &api, (&expected, version));
+}
 
-    // An invalid change: host bits in a range.
-    let topo = default_topology(&format!("{DEFAULT_RANGE},192.168.10.70/26"), "192.168.0.53");
-    let mut vm = boot(
-        lab,
-        dir,
-        (&day2_disk, "qcow2"),
-        "day2-invalid",
-        &topo,
-        FAILED,
-        clock,
+/// Day 2's API: the old password 401, the new one 200; the version moved on (firstboot
+/// rewrote the userlist) and every frontend of day 1 is still there.
+fn day2_api(old: &Api<'_>, api: &Api<'_>, day1: &Day1, clock: &Clock) {
+    let r = api.wait_ready(Duration::from_secs(120));
+    assert_eq!(
+        r.status, 200,
+        "GET /v2/info with the new password: {}",
+        r.body
     );
+    let r = old.request("GET", "/v2/info", None, Auth::Right);
+    assert_eq!(
+        r.status, 401,
+        "GET /v2/info with the old password: {}",
+        r.body
+    );
+    let version = api.version();
+    assert!(
+        version > day1.version,
+        "the configuration version did not move on: {} on day 1, {version} now",
+        day1.version
+    );
+    assert_eq!(
+        api.names("frontends"),
+        day1.expected.frontends,
+        "the frontends after the reboot"
+    );
+    clock.log(format!(
+        "ok: day2: the Data Plane API answers with the new properties: the old \
+         loadbalance.haproxy_pwd 401, the new one 200; configuration version {} → {version} \
+         with all {} frontends the API created",
+        day1.version,
+        day1.expected.frontends.len()
+    ));
+}
+
+/// An invalid change (host bits in a range): firstboot fails, the last good configuration
+/// stays: AnyIP routes, the API with day 2's password and version, every service serving.
+fn day2_invalid(ctx: &Ctx<'_>, disk: &Path, api: &Api<'_>, (expected, version): (&Expected, u64)) {
+    let (lab, clock) = (ctx.lab, ctx.clock);
+    let range = format!("{DEFAULT_RANGE},192.168.10.70/26");
+    let topo = default_topology(ctx.ca, &range, "192.168.0.53", API_PWD_DAY2);
+    let mut vm = boot(ctx, (disk, "qcow2"), "day2-invalid", &topo, FAILED);
     assert!(
         vm.console().contains("loadbalance.service_ip_range"),
         "the console does not name loadbalance.service_ip_range:\n{}",
@@ -487,8 +679,33 @@ fn day2(lab: &Lab, dir: &Path, disk: &Path, clients: &[&Host], clock: &Clock) {
         "ok: day2-invalid: console and journal show {FAILED:?} naming \
          loadbalance.service_ip_range; AnyIP routes of the last good configuration in place"
     ));
-    check_vip(lab, DEFAULT_VIP, Segment::Workload, clients, clock);
-    check_vip(lab, DAY2_VIP, Segment::Workload, clients, clock);
-    clock.log("ok: day2-invalid: the last good configuration keeps serving both ranges");
+    with_journal(&mut vm, || {
+        let r = api.wait_ready(Duration::from_secs(120));
+        assert_eq!(
+            r.status, 200,
+            "GET /v2/info with day 2's password: {}",
+            r.body
+        );
+        assert_eq!(
+            api.version(),
+            version,
+            "the version after a failed first boot"
+        );
+        assert_eq!(api.names("frontends"), expected.frontends, "the frontends");
+        let took = lab
+            .netns(&CLIENT_REMOTE)
+            .enter(|| settle(expected, Duration::from_secs(120)));
+        check_vip(lab, DEFAULT_VIP, Segment::Workload, &CLIENTS, clock);
+        check_vip(lab, DAY2_VIP, Segment::Workload, &CLIENTS, clock);
+        clock.log(format!(
+            "ok: day2-invalid: the last good configuration keeps serving: the API answers with \
+             day 2's password at version {version} with its {} frontends, {} VIP:port pairs \
+             answered by both backends and {} refused ({:.1} s)",
+            expected.frontends.len(),
+            expected.answering.len(),
+            expected.refusing.len(),
+            took.as_secs_f64()
+        ));
+    });
     power_off(&mut vm, "day2-invalid", clock);
 }
