@@ -26,6 +26,10 @@ enum Command {
     Spec(cmd::spec::Args),
     /// Build the whole HAProxy appliance (root filesystem, bootable disk, OVA) without a hypervisor.
     Appliance(cmd::appliance::Args),
+    /// Internal: mmdebstrap's extract hook during `appliance` (dpkg's path filters applied to
+    /// the extracted essential packages).
+    #[command(hide = true)]
+    ApplianceFilterPaths(cmd::appliance::FilterPathsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +41,7 @@ fn main() -> std::process::ExitCode {
         Command::Verify(args) => cmd::verify::run(args),
         Command::Spec(args) => cmd::spec::run(args),
         Command::Appliance(args) => cmd::appliance::run(args),
+        Command::ApplianceFilterPaths(args) => cmd::appliance::filter_paths(args),
     };
     match result {
         Ok(code) => code,

@@ -1,14 +1,23 @@
 //! Building the appliance's bootable disk without a hypervisor, mounts or loop devices.
 //!
 //! ```text
-//! packages + first-boot program ─rootfs─▶ directory ─┬─ mkfs.ext4 -d ─▶ root partition ┐
-//!                                                  └ kernel, initrd ─▶ FAT ESP image ┴ GPT raw disk
+//! packages ─mmdebstrap─▶ base tree (cached) ─copy + first-boot program─▶ directory ─┐
+//!   ┌────────────────────────────────────────────────────────────────────────────┘
+//!   ├─ mkfs.ext4 -d ─▶ root partition ┐
+//!   └ kernel, initrd ─▶ FAT ESP image ┴ GPT raw disk
 //! ```
+//!
+//! The build cache (`cache.rs`) keeps the verified package files and the base tree between
+//! builds (`apt.rs`, `base.rs`): a rebuild that changes only the appliance's own files copies
+//! the base instead of installing Debian again, and gives the same bytes as a cold build.
 //!
 //! The raw disk then goes through the same packaging as `ova-builder build` (the command glues
 //! that on). Stages report progress to a [`StageObserver`]; a failure names its [`Stage`].
 
+pub mod apt;
+pub mod base;
 pub mod boot;
+pub mod cache;
 pub mod definition;
 pub mod disk;
 pub mod error;
@@ -99,8 +108,8 @@ pub struct DiskSpec {
     pub esp_bytes: u64,
     /// Scratch space (the root directory and the filesystem images go here).
     pub work_dir: PathBuf,
-    /// Keep an installed root directory found in `work_dir` (skip mmdebstrap; for development).
-    pub reuse_rootfs: bool,
+    /// The build cache: package files and base trees kept between builds (`cache.rs`).
+    pub cache_dir: PathBuf,
 }
 
 /// One stage's time.
@@ -155,8 +164,7 @@ pub fn build_disk(
     let mut stages = Vec::new();
     let epoch = spec.rootfs.source_date_epoch;
 
-    let reuse = spec.reuse_rootfs && root.join("var/lib/dpkg/status").is_file();
-    if root.exists() && !reuse {
+    if root.exists() {
         std::fs::remove_dir_all(&root).map_err(|e| {
             ApplianceError::new(
                 Stage::Rootfs,
@@ -165,7 +173,9 @@ pub fn build_disk(
         })?;
     }
     let info = timed(Stage::Rootfs, observer, &mut stages, || {
-        rootfs::build(&spec.rootfs, &ids, &root, reuse)
+        // Locked for this stage only: the later stages read the copy in the work directory.
+        let cache = cache::Cache::open(&spec.cache_dir)?;
+        rootfs::build(&spec.rootfs, &ids, &cache, &root)
     })?;
 
     // The disk is assembled under a temporary name and renamed when complete.
