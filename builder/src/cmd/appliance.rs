@@ -21,7 +21,9 @@ Debian or Ubuntu with access to a Debian mirror. UUIDs are derived from --versio
 Time: every file the build creates carries one time, --source-date-epoch when given, else
 $SOURCE_DATE_EPOCH when set (whole seconds since 1970; anything else is an error), else the
 newest modification time among the inputs (--firstboot, the units, the Data Plane API,
---definition). Never the clock: the same inputs give the same disk.
+--definition). Never the clock: the same inputs give the same disk. The files of the Debian
+base system carry at most the release's time (the Date of the suite's InRelease), so that a new
+build time does not rebuild the cached base.
 
 Cache: package files and the base root filesystem are kept between builds in --cache-dir
 (default $XDG_CACHE_HOME/ova-builder when set, else /var/cache/ova-builder as root). apt
@@ -29,8 +31,8 @@ checks the archive's signed indices at every build, each cached package file is 
 against them before use, and a base tree is reused only when everything it is made of is
 unchanged (mirrors, suite, packages, the indices, the host's mmdebstrap/apt/dpkg, this
 program's code). A rebuild that changes only haproxy-firstboot, the Data Plane API, the units
-or the version lays them over a copy of the cached base: seconds instead of a minute, and the
-same bytes as a build with an empty cache. Delete the directory to start cold.
+or the version lays them over the cached base: seconds instead of half a minute, and the same
+bytes as a build with an empty cache. Delete the directory to start cold.
 
 Data Plane API: this repository's own server, haproxy-dataplaneapi, unless --dataplaneapi
 PATH (e.g. a Go dataplaneapi) or --no-dataplaneapi; installed as /usr/local/bin/dataplaneapi.
