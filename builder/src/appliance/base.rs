@@ -287,12 +287,45 @@ fn prune(trees: &Path, keep: usize) -> Result<(), StageError> {
     Ok(())
 }
 
+/// Removes a tree of the cache, unless something is mounted inside it: an mmdebstrap killed
+/// before it could unmount leaves the host's /sys, /proc and device nodes mounted in its root,
+/// and removing through them would reach the host's.
 fn remove_tree(path: &Path) -> Result<(), StageError> {
+    let Ok(real) = fs::canonicalize(path) else {
+        return Ok(());
+    };
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(io("reading", Path::new("/proc/self/mountinfo")))?;
+    let mounted = mounts_below(&mountinfo, &real);
+    if !mounted.is_empty() {
+        return Err(StageError::Invalid(format!(
+            "{} cannot be removed: {} mounted inside it (an interrupted mmdebstrap?): \
+             unmount with `umount -R` and retry",
+            real.display(),
+            mounted.join(", ")
+        )));
+    }
     match fs::remove_dir_all(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(io("removing", path)(e)),
     }
+}
+
+/// The mount points in `mountinfo` (`/proc/self/mountinfo`) at or below `dir`.
+pub fn mounts_below(mountinfo: &str, dir: &Path) -> Vec<String> {
+    mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        // mountinfo escapes space, tab, newline and backslash as octal.
+        .map(|p| {
+            p.replace("\\040", " ")
+                .replace("\\011", "\t")
+                .replace("\\012", "\n")
+                .replace("\\134", "\\")
+        })
+        .filter(|p| Path::new(p).starts_with(dir))
+        .collect()
 }
 
 /// Checks the cached package files against the verified indices (`apt.rs`) and puts the good
@@ -462,6 +495,23 @@ fn harvest(root: &Path, archives: &Path) -> Result<(), StageError> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mounts_inside_a_tree_are_found() {
+        let info = "22 1 8:1 / / rw - ext4 /dev/vda rw\n\
+                    90 22 0:5 / /var/cache/x/rootfs/k.partial/sys rw - sysfs sysfs rw\n\
+                    91 22 0:6 / /var/cache/x/rootfs/k.partial/dev/my\\040null rw - devtmpfs udev rw\n\
+                    92 22 0:7 / /var/cache/x/rootfs/k.partial2/proc rw - proc proc rw\n";
+        let dir = Path::new("/var/cache/x/rootfs/k.partial");
+        assert_eq!(
+            mounts_below(info, dir),
+            [
+                "/var/cache/x/rootfs/k.partial/sys",
+                "/var/cache/x/rootfs/k.partial/dev/my null"
+            ]
+        );
+        assert!(mounts_below(info, Path::new("/var/cache/x/rootfs/other")).is_empty());
+    }
 
     /// Every source file of the appliance module and every template is part of the key.
     #[test]

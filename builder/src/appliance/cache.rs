@@ -62,6 +62,8 @@ impl Cache {
     /// another build holds it: two builds never change the same entries at once.
     pub fn open(dir: &Path) -> Result<Cache, StageError> {
         fs::create_dir_all(dir).map_err(io("creating the cache directory", dir))?;
+        // Absolute: the apt configuration and mmdebstrap's hooks name paths inside it.
+        let dir = &fs::canonicalize(dir).map_err(io("resolving", dir))?;
         // apt's download sandbox (user _apt) must be able to reach the apt roots.
         let meta = fs::metadata(dir).map_err(io("stat", dir))?;
         if meta.permissions().mode() & 0o005 != 0o005 {
