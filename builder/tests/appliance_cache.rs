@@ -6,6 +6,7 @@
 //! and minutes: `bash scripts/bench-appliance` runs it and compares the digests.
 #![allow(clippy::unwrap_used)]
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use builder::appliance::apt::{self, Expected, IndexFile, Indices};
@@ -239,4 +240,85 @@ fn the_default_cache_directory() {
         d(Some("rel"), Some("/root"), true),
         Path::new("/var/cache/ova-builder")
     );
+}
+
+/// One `ova-builder appliance` build into `out` with `cache`; the SHA-256 of its raw disk and
+/// of its OVA, and whether the base tree came from the cache.
+fn build_appliance(out: &Path, cache: &Path, firstboot: &Path) -> (String, String, bool) {
+    let units = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firstboot/systemd");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ova-builder"))
+        .args([
+            "appliance",
+            "--version",
+            "1.0.0",
+            "--no-dataplaneapi",
+            "--raw",
+            "--json",
+        ])
+        .arg("--out")
+        .arg(out)
+        .arg("--cache-dir")
+        .arg(cache)
+        .arg("--firstboot")
+        .arg(firstboot)
+        .arg("--units")
+        .arg(units)
+        .env("SOURCE_DATE_EPOCH", "1796000000")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "ova-builder appliance failed:\n{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let digest = |key: &str| {
+        let path = report[key].as_str().unwrap();
+        sha256_hex(&std::fs::read(path).unwrap())
+    };
+    let reused = report["disk"]["rootfs"]["base"]["reused"]
+        .as_bool()
+        .unwrap();
+    (digest("raw_disk"), digest("ova"), reused)
+}
+
+/// The end-to-end proof, on request (`APPLIANCE_CACHE_TEST=1`; root, network, about two
+/// minutes): a cold build in an empty cache, a warm one, and a cold one again without the base
+/// tree (packages cached) give the same raw disk and OVA; another haproxy-firstboot gives
+/// another disk, and the cached base is not changed by it.
+#[test]
+fn a_warm_rebuild_is_byte_identical_to_a_cold_one() {
+    if std::env::var_os("APPLIANCE_CACHE_TEST").is_none() {
+        testkit::skipping("set APPLIANCE_CACHE_TEST=1 to run it (root, network, ~2 minutes)");
+        return;
+    }
+    if !testkit::is_root() {
+        testkit::unmet("needs root (mmdebstrap --mode=root)");
+        return;
+    }
+    let firstboot =
+        Path::new(env!("CARGO_BIN_EXE_ova-builder")).with_file_name("haproxy-firstboot");
+    if !firstboot.is_file() {
+        testkit::unmet("haproxy-firstboot is not built (cargo build -p firstboot)");
+        return;
+    }
+    let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+    let cache = dir.path().join("cache");
+    let build = |n: &str, fb: &Path| build_appliance(&dir.path().join(n), &cache, fb);
+    let (raw, ova, reused) = build("cold", &firstboot);
+    assert!(!reused, "an empty cache has no base tree");
+    assert_eq!(build("warm", &firstboot), (raw.clone(), ova.clone(), true));
+
+    let changed = dir.path().join("haproxy-firstboot");
+    let mut bytes = std::fs::read(&firstboot).unwrap();
+    bytes.push(b'\n');
+    std::fs::write(&changed, bytes).unwrap();
+    std::fs::set_permissions(&changed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (other_raw, other_ova, reused) = build("changed", &changed);
+    assert!(reused);
+    assert_ne!((other_raw, other_ova), (raw.clone(), ova.clone()));
+
+    assert_eq!(build("again", &firstboot), (raw.clone(), ova.clone(), true));
+    std::fs::remove_dir_all(cache.join("rootfs")).unwrap();
+    assert_eq!(build("cold-again", &firstboot), (raw, ova, false));
 }
