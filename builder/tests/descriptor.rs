@@ -188,6 +188,7 @@ const fn row(
 const APPLIANCE: &str = "1. Appliance Configuration";
 const NETWORK: &str = "2. Network Config";
 const LOADBALANCE: &str = "3. Load Balancing";
+const HA: &str = "4. High Availability (optional)";
 const PWD: Option<&str> = Some("MinLen(6) MaxLen(128)");
 
 #[rustfmt::skip]
@@ -209,6 +210,11 @@ const TABLE: &[Row] = &[
     row("loadbalance.dataplane_port", "int", Some("5556"), Some("MinValue(1) MaxValue(65535)"), false, LOADBALANCE, false),
     row("loadbalance.haproxy_user", "string", Some("admin"), None, false, LOADBALANCE, false),
     row("loadbalance.haproxy_pwd", "string", None, PWD, true, LOADBALANCE, false),
+    row("ha.peer_ip", "string", Some(""), None, false, HA, false),
+    row("ha.management_vip", "string", Some(""), None, false, HA, false),
+    row("ha.router_id", "int", Some("51"), Some("MinValue(1) MaxValue(255)"), false, HA, false),
+    row("ha.role", "string", Some("primary"), Some("ValueMap{\"primary\",\"secondary\"}"), false, HA, false),
+    row("ha.shared_secret", "string", Some(""), Some("MaxLen(128)"), true, HA, false),
 ];
 
 fn builtin_envelope() -> (String, Envelope) {
@@ -272,7 +278,8 @@ fn property_table_of_appliance_md_matches_the_parsed_descriptor() {
             None,
             Some("appliance"),
             Some("network"),
-            Some("loadbalance")
+            Some("loadbalance"),
+            Some("ha")
         ]
     );
     // The wizard tells users about base64 for the CA certificate.

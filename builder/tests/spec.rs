@@ -6,7 +6,7 @@ mod common;
 use common::*;
 
 /// The user-configurable properties of `docs/properties.md`, in descriptor order.
-const KEYS: [&str; 17] = [
+const KEYS: [&str; 22] = [
     "appliance.root_pwd",
     "appliance.permit_root_login",
     "appliance.ca_cert",
@@ -24,6 +24,11 @@ const KEYS: [&str; 17] = [
     "loadbalance.dataplane_port",
     "loadbalance.haproxy_user",
     "loadbalance.haproxy_pwd",
+    "ha.peer_ip",
+    "ha.management_vip",
+    "ha.router_id",
+    "ha.role",
+    "ha.shared_secret",
 ];
 
 fn ova() -> (tempfile::TempDir, std::path::PathBuf) {

@@ -78,6 +78,67 @@ impl CaMaterial {
     }
 }
 
+/// This appliance's part in an HA pair: decides the first election only, because both nodes
+/// start as VRRP BACKUP with `nopreempt` (docs/ha-pair.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HaRole {
+    Primary,
+    Secondary,
+}
+
+impl HaRole {
+    /// The value of `ha.role` (`primary`, `secondary`).
+    pub fn id(self) -> &'static str {
+        match self {
+            HaRole::Primary => "primary",
+            HaRole::Secondary => "secondary",
+        }
+    }
+
+    /// The VRRP priority of the role: the higher one wins an election between two BACKUPs.
+    pub fn priority(self) -> u8 {
+        match self {
+            HaRole::Primary => 150,
+            HaRole::Secondary => 100,
+        }
+    }
+}
+
+/// An HA pair, validated: this node's static management address, the peer's and the management
+/// VIP, both inside that subnet and distinct from every appliance address, gateway, DNS server
+/// and load-balancer range; a router id of 1–255; a shared secret of 8–128 characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HaConfig {
+    /// This node's management address with its prefix (the management IP, static).
+    pub(crate) node: Ipv4Network,
+    pub(crate) peer: Ipv4Addr,
+    pub(crate) vip: Ipv4Addr,
+    pub(crate) router_id: u8,
+    pub(crate) role: HaRole,
+    pub(crate) secret: Secret,
+}
+
+impl HaConfig {
+    pub fn node(&self) -> Ipv4Network {
+        self.node
+    }
+    pub fn peer(&self) -> Ipv4Addr {
+        self.peer
+    }
+    pub fn vip(&self) -> Ipv4Addr {
+        self.vip
+    }
+    pub fn router_id(&self) -> u8 {
+        self.router_id
+    }
+    pub fn role(&self) -> HaRole {
+        self.role
+    }
+    pub fn secret(&self) -> &Secret {
+        &self.secret
+    }
+}
+
 /// Everything first boot applies, after validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidatedConfig {
@@ -102,6 +163,8 @@ pub struct ValidatedConfig {
     pub(crate) permit_root_login: bool,
     /// `None`: generate a self-signed CA at first boot (and keep it on later runs).
     pub(crate) ca: Option<CaMaterial>,
+    /// `Some` when the appliance is one of an HA pair; `None`: a single appliance.
+    pub(crate) ha: Option<HaConfig>,
     /// The NICs of the appliance definition validated against (names and PCI slots), for the
     /// network files.
     pub(crate) nics: Vec<NicSpec>,
@@ -149,6 +212,9 @@ impl ValidatedConfig {
     }
     pub fn ca(&self) -> Option<&CaMaterial> {
         self.ca.as_ref()
+    }
+    pub fn ha(&self) -> Option<&HaConfig> {
+        self.ha.as_ref()
     }
     pub fn nics(&self) -> &[NicSpec] {
         &self.nics

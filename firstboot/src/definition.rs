@@ -246,7 +246,8 @@ mod tests {
             [
                 "appliance.root_pwd",
                 "appliance.ca_cert_key",
-                "loadbalance.haproxy_pwd"
+                "loadbalance.haproxy_pwd",
+                "ha.shared_secret"
             ]
         );
         assert!(KEY_MATERIAL.iter().all(|k| def.property(k).is_some()));

@@ -99,8 +99,9 @@ pub struct SanSet {
     pub ips: Vec<Ipv4Addr>,
 }
 
-/// `localhost` and the host name; 127.0.0.1 and every static appliance IP (a DHCP address is
-/// unknown before the network starts and cannot be named).
+/// `localhost` and the host name; 127.0.0.1, every static appliance IP (a DHCP address is
+/// unknown before the network starts and cannot be named) and, in an HA pair, the management
+/// VIP (the address the Supervisor is given, held by either node).
 pub fn wanted_sans(cfg: &ValidatedConfig) -> SanSet {
     let mut dns = vec!["localhost".to_string()];
     if cfg.hostname() != "localhost" {
@@ -114,6 +115,11 @@ pub fn wanted_sans(cfg: &ValidatedConfig) -> SanSet {
         {
             ips.push(address.ip());
         }
+    }
+    if let Some(ha) = cfg.ha()
+        && !ips.contains(&ha.vip())
+    {
+        ips.push(ha.vip());
     }
     SanSet { dns, ips }
 }

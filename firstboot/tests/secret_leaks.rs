@@ -23,8 +23,9 @@ use firstboot::load::{LoadOptions, load_bytes};
 use firstboot::source::STATUS_KEY;
 use firstboot::source::guestinfo::{Tools, publish_with};
 
-/// Recognisable text put into every secret value.
-const MARK: &str = "Zq7secretMARK";
+/// Recognisable text put into every secret value. No 6-character part of it may occur in a
+/// property key (`ha.shared_secret` has "secret").
+const MARK: &str = "Zq7hushedMARK";
 const MARK_UPPER: &str = "ZQSECRETLABELMARK";
 /// Stands for the secret's value in the document; replaced by raw (unescaped) XML text.
 const SLOT: &str = "SLOT-OF-THE-SECRET-VALUE";

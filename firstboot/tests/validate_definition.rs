@@ -219,7 +219,9 @@ fn first_boot_reads_each_property_as_its_declared_type() {
         let kind = def.property(key).unwrap().kind;
         match *key {
             keys::PERMIT_ROOT_LOGIN => assert_eq!(kind, PropertyType::Boolean, "{key}"),
-            keys::DATAPLANE_PORT => assert!(kind.integer_range().is_some(), "{key}: {kind}"),
+            keys::DATAPLANE_PORT | keys::HA_ROUTER_ID => {
+                assert!(kind.integer_range().is_some(), "{key}: {kind}")
+            }
             _ => assert_eq!(kind, PropertyType::String, "{key}"),
         }
     }

@@ -40,6 +40,7 @@ pub fn default_static() -> ValidatedConfig {
         root_password: Secret("root-secret".into()),
         permit_root_login: true,
         ca: None,
+        ha: None,
         nics: crate::definition::appliance().nics.clone(),
     }
 }
@@ -61,6 +62,7 @@ pub fn frontend_static() -> ValidatedConfig {
         root_password: Secret("root-password-2".into()),
         permit_root_login: false,
         ca: None,
+        ha: None,
         nics: crate::definition::appliance().nics.clone(),
     }
 }

@@ -17,6 +17,11 @@ pub const SERVICE_IP_RANGE: &str = "loadbalance.service_ip_range";
 pub const DATAPLANE_PORT: &str = "loadbalance.dataplane_port";
 pub const HAPROXY_USER: &str = "loadbalance.haproxy_user";
 pub const HAPROXY_PWD: &str = "loadbalance.haproxy_pwd";
+pub const HA_PEER_IP: &str = "ha.peer_ip";
+pub const HA_MANAGEMENT_VIP: &str = "ha.management_vip";
+pub const HA_ROUTER_ID: &str = "ha.router_id";
+pub const HA_ROLE: &str = "ha.role";
+pub const HA_SHARED_SECRET: &str = "ha.shared_secret";
 
 /// Every user-configurable key first boot understands.
 pub const ALL: &[&str] = &[
@@ -37,4 +42,9 @@ pub const ALL: &[&str] = &[
     DATAPLANE_PORT,
     HAPROXY_USER,
     HAPROXY_PWD,
+    HA_PEER_IP,
+    HA_MANAGEMENT_VIP,
+    HA_ROUTER_ID,
+    HA_ROLE,
+    HA_SHARED_SECRET,
 ];

@@ -9,12 +9,14 @@
 //! One module per property group, each adding its rules to one shared context (`Ctx`: the
 //! environment, the definition's facts, the findings): `appliance` (passwords, SSH, the
 //! supplied CA), `network` (host name, DNS, NICs, gateways, routes), `loadbalance` (virtual IP
-//! ranges, Data Plane API). A new group is a new module and one call in `run`.
+//! ranges, Data Plane API), `ha` (the HA pair: peer, management VIP, VRRP router id, role,
+//! shared secret). A new group is a new module and one call in `run`.
 
 mod addresses;
 mod appliance;
 mod context;
 mod declared;
+mod ha;
 pub mod keys;
 mod loadbalance;
 mod network;
@@ -131,6 +133,7 @@ fn run(ctx: &mut Ctx<'_>, deployment: Deployment) -> Option<ValidatedConfig> {
     let network = network::check(ctx, deployment);
     let lb = loadbalance::check(ctx, &network);
     let ca = appliance::ca(ctx);
+    let ha = ha::check(ctx, &network, lb.ranges.as_deref());
     Some(ValidatedConfig {
         deployment,
         hostname: network.hostname?,
@@ -146,6 +149,7 @@ fn run(ctx: &mut Ctx<'_>, deployment: Deployment) -> Option<ValidatedConfig> {
         root_password: access.root_password?,
         permit_root_login: access.permit_root_login?,
         ca: ca?,
+        ha: ha?,
         nics: ctx.facts.nics.clone(),
     })
 }

@@ -307,7 +307,7 @@ impl Ctx<'_> {
         Some(net)
     }
 
-    fn plain_ip(&mut self, key: &str, v: &str, example: &str) -> Option<Ipv4Addr> {
+    pub(super) fn plain_ip(&mut self, key: &str, v: &str, example: &str) -> Option<Ipv4Addr> {
         if let Some(ip) = ranges::parse_ip(v) {
             return Some(ip);
         }
