@@ -97,7 +97,7 @@ fn fingerprint(user: &str, password: &str, secret: &Secret) -> [u8; 32] {
 }
 
 /// `Basic base64(user:password)` → (user, password).
-fn basic_credentials(header: &[u8]) -> Option<(String, String)> {
+pub(crate) fn basic_credentials(header: &[u8]) -> Option<(String, String)> {
     let header = std::str::from_utf8(header).ok()?;
     let (scheme, encoded) = header.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {

@@ -3,7 +3,8 @@
 //! The data flows one way: a request (`api`) → the configuration model (`cfg`) → a candidate
 //! file checked by `haproxy -c` and renamed into place (`store`; `transactions` keep working
 //! copies) → a reload (`reload`). `settings` reads the Data Plane API's own YAML configuration,
-//! `auth` checks credentials against the userlist, and `server` is the TLS listener.
+//! `auth` checks credentials against the userlist, `server` is the TLS listener, and `ha`
+//! is this node's half of an HA pair (role, replication to the peer, keepalived's subcommands).
 //!
 //! Without the default feature `server` the crate is only `cfg`, the haproxy.cfg model that
 //! haproxy-firstboot uses too.
@@ -13,6 +14,8 @@ pub mod api;
 #[cfg(feature = "server")]
 pub mod auth;
 pub mod cfg;
+#[cfg(feature = "server")]
+pub mod ha;
 #[cfg(feature = "server")]
 pub mod reload;
 #[cfg(feature = "server")]

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use dataplane::api::{self, App};
 use dataplane::auth::Authenticator;
+use dataplane::ha::{Pair, commands};
 use dataplane::reload::Reloader;
 use dataplane::settings::Settings;
 use dataplane::store::Store;
@@ -20,7 +21,14 @@ Examples:
 
   # Then, from the management network:
   curl --cacert ca.crt -u admin:PASSWORD https://192.168.0.2:5556/v2/info
-  curl --cacert ca.crt -u admin:PASSWORD https://192.168.0.2:5556/v2/services/haproxy/configuration/frontends";
+  curl --cacert ca.crt -u admin:PASSWORD https://192.168.0.2:5556/v2/services/haproxy/configuration/frontends
+
+  # In an HA pair (an `ha:` section in the file), which node is MASTER and is the peer in sync:
+  curl --cacert ca.crt -u admin:PASSWORD https://192.168.0.10:5556/ha/status
+
+  # What keepalived runs (vrrp_script every second; notify_master on takeover):
+  haproxy-dataplaneapi check -f /etc/haproxy/dataplaneapi.yaml
+  haproxy-dataplaneapi announce -f /etc/haproxy/dataplaneapi.yaml";
 
 /// The HAProxy Data Plane API v2 (the API the vSphere Supervisor programs the appliance with):
 /// haproxy.cfg edited over HTTPS, with basic auth against the configuration's userlist,
@@ -33,20 +41,55 @@ struct Args {
         short = 'f',
         long = "config",
         value_name = "FILE",
-        default_value = "/etc/haproxy/dataplaneapi.yaml"
+        default_value = "/etc/haproxy/dataplaneapi.yaml",
+        global = true
     )]
     config: PathBuf,
+    /// Without a subcommand: serve the API.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Exit 0 iff this node's API completes a TLS handshake on its port within a second
+    /// (keepalived's health check; prints nothing when it succeeds).
+    Check,
+    /// Send gratuitous ARP (/usr/bin/arping -U) on the `ha.vip_interface` for every VIP in use:
+    /// the frontends' bind addresses in `ha.service_ranges` (keepalived's notify_master).
+    Announce,
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    match run(&args) {
+    let result = match args.command {
+        None => run(&args),
+        Some(Command::Check) => check(&args),
+        Some(Command::Announce) => Settings::load(&args.config)
+            .map_err(anyhow::Error::from)
+            .and_then(|s| {
+                Ok(commands::announce(
+                    &s,
+                    std::path::Path::new(commands::ARPING),
+                )?)
+            }),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("haproxy-dataplaneapi: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn check(args: &Args) -> anyhow::Result<()> {
+    let settings = Settings::load(&args.config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(runtime.block_on(commands::check(&settings))?)
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
@@ -76,13 +119,36 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let ha = match settings.ha.clone() {
+        Some(ha) => {
+            let state_dir = settings
+                .transaction_dir
+                .parent()
+                .unwrap_or(&settings.transaction_dir);
+            Some(Pair::new(ha, state_dir)?)
+        }
+        None => None,
+    };
     runtime.block_on(async {
         let app = Arc::new(App {
             store,
             transactions,
             reloader: Reloader::new(settings.reload.clone()),
             auth: Authenticator::default(),
+            ha,
         });
+        if let Some(pair) = &app.ha {
+            let s = &pair.settings;
+            println!(
+                "haproxy-dataplaneapi: HA pair: this node {}, peer {}:{}, management VIP {}: {}",
+                s.node_address,
+                s.peer_address,
+                s.peer_port,
+                s.management_vip,
+                pair.role().as_str().to_uppercase()
+            );
+            tokio::spawn(dataplane::ha::replicate::watch(app.clone()));
+        }
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;

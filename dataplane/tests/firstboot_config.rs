@@ -1,6 +1,8 @@
 //! The configuration haproxy-firstboot renders (its golden files) is one this server reads, with
 //! the appliance's paths, TLS on the management IP, and reloads confirmed by haproxy's master.
 
+#![cfg(feature = "server")]
+
 use dataplane::settings::{ReloadMethod, Settings};
 
 #[test]

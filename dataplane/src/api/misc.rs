@@ -8,7 +8,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::objects::{check_version, readable, reload, versioned};
+use super::objects::{check_version, readable, reload, replicate, versioned, with_replication};
 use super::params::Params;
 use super::{ApiError, Shared};
 use crate::auth::Users;
@@ -113,7 +113,9 @@ pub async fn post_raw(
     drop(guard);
     let text = json!(committed.doc.render());
     if skip_reload {
-        return Ok((StatusCode::CREATED, Json(text)).into_response());
+        let replication = replicate(&app).await;
+        let resp = (StatusCode::CREATED, Json(text)).into_response();
+        return Ok(with_replication(resp, replication.as_ref()));
     }
     Ok(reload(&app, force).await?.respond(true, Some(text)))
 }

@@ -3,6 +3,7 @@
 //! query strings.
 
 mod errors;
+mod ha;
 mod misc;
 mod objects;
 mod params;
@@ -16,11 +17,12 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 
 pub use errors::ApiError;
 
 use crate::auth::Authenticator;
+use crate::ha::Pair;
 use crate::reload::Reloader;
 use crate::store::Store;
 use crate::transactions::Transactions;
@@ -31,6 +33,8 @@ pub struct App {
     pub transactions: Transactions,
     pub reloader: Reloader,
     pub auth: Authenticator,
+    /// This node's half of an HA pair (`ha:` in the settings).
+    pub ha: Option<Pair>,
 }
 
 pub type Shared = Arc<App>;
@@ -100,6 +104,8 @@ pub fn router(app: Shared) -> Router {
         )
         .route("/v2/services/haproxy/reloads", get(misc::reloads))
         .route("/v2/services/haproxy/reloads/{id}", get(misc::reload_one))
+        .route("/ha/status", get(ha::status))
+        .route("/ha/replica", put(ha::replica))
         .fallback(|req: Request| async {
             drain(req).await;
             ApiError::new(
@@ -114,6 +120,10 @@ pub fn router(app: Shared) -> Router {
                 "this method is not allowed on this path",
             )
         })
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            ha::refuse_writes_on_backup,
+        ))
         .layer(middleware::from_fn_with_state(app.clone(), authenticate))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(bounded_time))
@@ -121,7 +131,8 @@ pub fn router(app: Shared) -> Router {
         .with_state(app)
 }
 
-/// 401 unless the request carries the credentials of a user of the configured userlist.
+/// 401 unless the request carries the credentials of a user of the configured userlist; in an
+/// HA pair, `/ha/replica` takes only the pair's credentials and `/ha/status` either.
 async fn authenticate(State(app): State<Shared>, req: Request, next: Next) -> Response {
     let users = match app.store.current() {
         Ok(snap) => snap.users.clone(),
@@ -131,7 +142,12 @@ async fn authenticate(State(app): State<Shared>, req: Request, next: Next) -> Re
         .headers()
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    if app.auth.check(&users, given) {
+    let path = req.uri().path();
+    let (pair_ok, users_allowed) = match &app.ha {
+        Some(pair) if path.starts_with("/ha/") => (pair.authorizes(given), path != "/ha/replica"),
+        _ => (false, true),
+    };
+    if pair_ok || (users_allowed && app.auth.check(&users, given)) {
         return next.run(req).await;
     }
     drain(req).await;

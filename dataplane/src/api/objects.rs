@@ -15,6 +15,7 @@ use super::{ApiError, Shared};
 use std::sync::Arc;
 
 use crate::cfg::{Document, Kind, ModelError, model};
+use crate::ha::replicate::Replication;
 use crate::store::Snapshot;
 use crate::transactions::{Status, Transaction};
 
@@ -59,21 +60,21 @@ pub(super) fn versioned(version: u64, data: Value) -> Response {
 /// How a change was applied.
 pub(super) enum Applied {
     InTransaction,
-    /// Committed and reloaded (`force_reload=true`).
-    Reloaded,
+    /// Committed and reloaded (`force_reload=true`); in an HA pair, whether the peer has it.
+    Reloaded(Option<Replication>),
     /// Committed; the reload with this id follows after the reload delay.
-    ReloadRequested(String),
+    ReloadRequested(String, Option<Replication>),
 }
 
 impl Applied {
     /// The answer to a write: `created` picks 201 over 200 for a forced reload.
     pub(super) fn respond(self, created: bool, body: Option<Value>) -> Response {
-        let (status, reload_id) = match self {
-            Applied::InTransaction => (StatusCode::ACCEPTED, None),
-            Applied::ReloadRequested(id) => (StatusCode::ACCEPTED, Some(id)),
-            Applied::Reloaded if body.is_none() => (StatusCode::NO_CONTENT, None),
-            Applied::Reloaded if created => (StatusCode::CREATED, None),
-            Applied::Reloaded => (StatusCode::OK, None),
+        let (status, reload_id, replication) = match self {
+            Applied::InTransaction => (StatusCode::ACCEPTED, None, None),
+            Applied::ReloadRequested(id, r) => (StatusCode::ACCEPTED, Some(id), r),
+            Applied::Reloaded(r) if body.is_none() => (StatusCode::NO_CONTENT, None, r),
+            Applied::Reloaded(r) if created => (StatusCode::CREATED, None, r),
+            Applied::Reloaded(r) => (StatusCode::OK, None, r),
         };
         let mut resp = match body {
             Some(b) => (status, Json(b)).into_response(),
@@ -85,7 +86,7 @@ impl Applied {
             resp.headers_mut()
                 .insert(HeaderName::from_static("reload-id"), v);
         }
-        resp
+        with_replication(resp, replication.as_ref())
     }
 }
 
@@ -162,8 +163,20 @@ pub(super) async fn apply<T>(
     }
 }
 
-/// The reload after a commit: now and awaited with `force_reload`, else after the delay.
+/// In an HA pair, `X-Ha-Replication: in-sync` or `peer-behind; <reason>`.
+pub(super) fn with_replication(mut resp: Response, replication: Option<&Replication>) -> Response {
+    if let Some(r) = replication
+        && let Ok(v) = HeaderValue::from_str(&r.header_value())
+    {
+        resp.headers_mut()
+            .insert(HeaderName::from_static("x-ha-replication"), v);
+    }
+    resp
+}
+
+/// After a commit: the peer of an HA pair gets it (awaited), then the reload.
 pub(super) async fn reload(app: &Shared, force: bool) -> Result<Applied, ApiError> {
+    let replication = replicate(app).await;
     if force {
         // 400, as the real server answers a failed reload; the file keeps the committed version
         // (haproxy -c accepted it), and the reload's record says why haproxy did not load it.
@@ -173,9 +186,21 @@ pub(super) async fn reload(app: &Shared, force: bool) -> Result<Applied, ApiErro
                 "the configuration was committed, but reloading haproxy failed: {m}"
             ))
         })?;
-        Ok(Applied::Reloaded)
+        Ok(Applied::Reloaded(replication))
     } else {
-        Ok(Applied::ReloadRequested(app.reloader.request()))
+        Ok(Applied::ReloadRequested(
+            app.reloader.request(),
+            replication,
+        ))
+    }
+}
+
+/// Pushes the configuration just committed to the HA peer and waits for its answer (None
+/// without a pair).
+pub(super) async fn replicate(app: &Shared) -> Option<Replication> {
+    match &app.ha {
+        Some(pair) => Some(pair.push(&app.store).await),
+        None => None,
     }
 }
 

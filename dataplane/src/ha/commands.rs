@@ -1,0 +1,219 @@
+//! The subcommands keepalived runs: `check` (its `vrrp_script`, every second: does this node's
+//! Data Plane API answer?) and `announce` (its `notify_master`: gratuitous ARP for the VIPs in
+//! use, so that clients and routers move to the new MASTER at once).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+use crate::cfg::Document;
+use crate::settings::{HaSettings, Settings};
+
+/// Debian's iputils-arping.
+pub const ARPING: &str = "/usr/bin/arping";
+const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("cannot read the TLS certificate {path}: {cause}")]
+    Certificate { path: String, cause: String },
+    #[error("no TLS answer from {addr} within {} ms", CHECK_TIMEOUT.as_millis())]
+    Timeout { addr: SocketAddr },
+    #[error("{addr}: {cause}")]
+    Connect {
+        addr: SocketAddr,
+        cause: std::io::Error,
+    },
+    #[error("{0} has no `ha:` section: this node is not one of an HA pair")]
+    NotPaired(String),
+    #[error("cannot read {path}: {cause}")]
+    Config { path: String, cause: std::io::Error },
+    #[error("{failed} of {total} announcements failed")]
+    Announce { failed: usize, total: usize },
+}
+
+/// Where this node's API is reached from this node: its listen address, loopback for a
+/// wildcard one.
+fn local_address(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
+/// Succeeds iff this node's API completes a TLS handshake within a second, presenting this
+/// node's own certificate (so it is our server that answers, not something else on the port).
+pub async fn check(settings: &Settings) -> Result<(), CommandError> {
+    let path = settings.tls_certificate.display().to_string();
+    let expected = CertificateDer::from_pem_file(&settings.tls_certificate)
+        .map_err(|e| CommandError::Certificate {
+            path: path.clone(),
+            cause: e.to_string(),
+        })?
+        .into_owned();
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = Arc::new(OwnCertificate {
+        expected,
+        algorithms: provider.signature_verification_algorithms,
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CommandError::Certificate {
+            path,
+            cause: e.to_string(),
+        })?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    let addr = local_address(settings.listen);
+    let attempt = async {
+        let tcp = tokio::net::TcpStream::connect(addr).await?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        connector
+            .connect(ServerName::IpAddress(addr.ip().into()), tcp)
+            .await
+            .map(drop)
+    };
+    match tokio::time::timeout(CHECK_TIMEOUT, attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(cause)) => Err(CommandError::Connect { addr, cause }),
+        Err(_) => Err(CommandError::Timeout { addr }),
+    }
+}
+
+/// Accepts exactly one certificate (this node's own), whatever name it was reached by.
+#[derive(Debug)]
+struct OwnCertificate {
+    expected: CertificateDer<'static>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for OwnCertificate {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.expected.as_ref() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("not this node's certificate".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The VIPs in use: addresses frontends bind that lie in the pair's service ranges.
+pub fn vips_in_use(doc: &Document, ha: &HaSettings) -> Vec<Ipv4Addr> {
+    doc.frontend_bind_addresses()
+        .into_iter()
+        .filter_map(|ip| match ip {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .filter(|ip| ha.service_ranges.iter().any(|r| r.contains(*ip)))
+        .collect()
+}
+
+/// Sends gratuitous ARP (`arping -U -c 2 -I IFACE ADDR`) for every VIP in use, all at once;
+/// logs each one.
+pub fn announce(settings: &Settings, arping: &Path) -> Result<(), CommandError> {
+    let ha = settings
+        .ha
+        .as_ref()
+        .ok_or_else(|| CommandError::NotPaired("the configuration".into()))?;
+    let text =
+        std::fs::read_to_string(&settings.config_file).map_err(|cause| CommandError::Config {
+            path: settings.config_file.display().to_string(),
+            cause,
+        })?;
+    let vips = vips_in_use(&Document::parse(&text), ha);
+    let iface = &ha.vip_interface;
+    if vips.is_empty() {
+        println!(
+            "haproxy-dataplaneapi announce: no VIP in use in {}",
+            settings.config_file.display()
+        );
+        return Ok(());
+    }
+    let running: Vec<_> = vips
+        .iter()
+        .map(|vip| {
+            let child = Command::new(arping)
+                .args(["-U", "-c", "2", "-I", iface])
+                .arg(vip.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn();
+            (vip, child)
+        })
+        .collect();
+    let mut failed = 0;
+    for (vip, child) in running {
+        let result = child.and_then(std::process::Child::wait_with_output);
+        match result {
+            Ok(out) if out.status.success() => {
+                println!("haproxy-dataplaneapi announce: {vip} on {iface} (gratuitous ARP)");
+            }
+            Ok(out) => {
+                failed += 1;
+                eprintln!(
+                    "haproxy-dataplaneapi announce: {vip} on {iface}: {} {}: {}",
+                    arping.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "haproxy-dataplaneapi announce: {vip} on {iface}: cannot run {}: {e}",
+                    arping.display()
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(CommandError::Announce {
+            failed,
+            total: vips.len(),
+        });
+    }
+    Ok(())
+}
