@@ -1,5 +1,6 @@
-//! End-to-end: build the appliance with `ova-builder appliance`, boot it in QEMU (software
-//! emulation) with VMware-like hardware and an OVF environment on a CD-ROM, and check from the
+//! End-to-end: the appliance as `ova-builder appliance` builds it (the build this test run
+//! shares with the lab and the HA pair, tests/appliance.rs: made by the first of them, reused
+//! by the others), booted in QEMU with VMware-like hardware and an OVF environment on a CD-ROM, and check from the
 //! host what `haproxy-firstboot` did; then boot a fresh copy with an invalid environment.
 //!
 //! Needs root and the tools of scripts/deps/appliance*.apt (CI has both). Without them it fails
@@ -9,8 +10,9 @@
 //! used through the forwarded management port as the Supervisor uses it (boot_dataplane.rs):
 //! TLS and auth, a service whose two servers QEMU serves on the workload network, reload,
 //! stale version, deletion.
-//! `APPLIANCE_NO_OVA=1` boots the raw disk instead of the OVA's VMDK; `APPLIANCE_TEST_DIR=DIR`
-//! keeps everything in DIR and reuses its root filesystem on the next run (development).
+//! `APPLIANCE_NO_OVA=1` builds and boots the raw disk only, instead of the OVA's VMDK;
+//! `APPLIANCE_TEST_DIR=DIR` keeps the test's files (disks, consoles, environments) in DIR
+//! (development; ova-builder's build cache makes a rebuild of changed inputs fast).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -24,12 +26,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use e2e::appliance::Built;
 use e2e::{Clock, env_iso, make_ca, ovf_env, prerequisites, target_bin};
 use qemu::{Firmware, GuestService, Nic, Vm, VmSpec};
 use testkit::netns::Netns;
 use testkit::{run, workspace};
 
-const VERSION: &str = "0.0.0-boottest";
 const MGMT_IP: &str = "192.168.0.2";
 const MGMT_NET: &str = "192.168.0.0/24";
 const MGMT_GW: &str = "192.168.0.1";
@@ -309,8 +311,8 @@ fn appliance_builds_and_boots() {
         return;
     }
     let clock = Clock::new("appliance-boot");
-    // APPLIANCE_TEST_DIR=DIR (development): work in DIR, keep it, and reuse the root filesystem
-    // it holds from the previous run (skips mmdebstrap).
+    // APPLIANCE_TEST_DIR=DIR (development): work in DIR (disks, consoles, environments) and
+    // keep it.
     let keep = std::env::var_os("APPLIANCE_TEST_DIR").map(PathBuf::from);
     let tmp = tempfile::Builder::new()
         .prefix("appliance-boot-")
@@ -319,7 +321,8 @@ fn appliance_builds_and_boots() {
     let dir = keep.as_deref().unwrap_or(tmp.path());
     std::fs::create_dir_all(dir).unwrap();
 
-    let built = build_appliance(dir, keep.is_some(), &clock);
+    // The appliance build every boot test of this run shares (tests/appliance.rs).
+    let built = e2e::appliance::shared_build(&clock);
     let (base, base_format) = deployable_disk(&built, dir, &clock);
     check_pristine_image(&built.raw, &clock);
     let ca = make_ca(dir, "/CN=Boot Test CA");
@@ -337,15 +340,6 @@ fn appliance_builds_and_boots() {
     clock.log("all appliance boot checks passed");
 }
 
-/// What `ova-builder appliance` produced.
-struct Built {
-    ova_builder: PathBuf,
-    /// Its `--json` report.
-    report: serde_json::Value,
-    raw: PathBuf,
-    has_dataplaneapi: bool,
-}
-
 /// The disk every boot starts from (never written: each boot has its own overlay), and the
 /// network namespace QEMU and the test's clients run in.
 struct BootDisk<'a> {
@@ -355,78 +349,17 @@ struct BootDisk<'a> {
     netns: &'a Netns,
 }
 
-/// Builds the appliance as the README says (the default build), in `dir/out`.
-fn build_appliance(dir: &Path, keep: bool, clock: &Clock) -> Built {
-    let out = dir.join("out");
-    let ova_builder = target_bin("ova-builder");
-    let mut cmd = Command::new(&ova_builder);
-    cmd.args(["appliance", "--out"])
-        .arg(&out)
-        .args(["--version", VERSION, "--raw", "--json"]);
-    cmd.arg("--firstboot").arg(target_bin("haproxy-firstboot"));
-    cmd.arg("--units")
-        .arg(workspace().join("firstboot/systemd"));
-    // The default build: this repository's haproxy-dataplaneapi (target/release, else
-    // target/debug), else .tools/bin/dataplaneapi, or the binary APPLIANCE_DATAPLANEAPI names.
-    if let Some(api) = std::env::var_os("APPLIANCE_DATAPLANEAPI") {
-        cmd.arg("--dataplaneapi").arg(api);
-    }
-    if keep {
-        cmd.args(["--keep-work", "--reuse-rootfs"]);
-    }
-    if std::env::var_os("APPLIANCE_NO_OVA").is_some() {
-        cmd.arg("--no-ova");
-    }
-    cmd.env("SOURCE_DATE_EPOCH", "1763683200");
-    clock.log(format!("building: {cmd:?}"));
-    let output = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    for line in stderr.lines() {
-        say(&format!("    {line}"));
-    }
-    assert!(
-        output.status.success(),
-        "ova-builder appliance failed ({})",
-        output.status
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let raw = PathBuf::from(report["raw_disk"].as_str().expect("raw_disk in the report"));
-    let dataplaneapi = report["dataplaneapi"].as_object();
-    match dataplaneapi {
-        Some(api) => clock.log(format!(
-            "the appliance includes the Data Plane API: {api:?}"
-        )),
-        None => {
-            clock.log("the appliance has NO Data Plane API (none built, no APPLIANCE_DATAPLANEAPI)")
-        }
-    }
-    clock.log(format!(
-        "ok: appliance built in {:.1} s",
-        report["total_seconds"].as_f64().unwrap_or(0.0)
-    ));
-
-    let has_dataplaneapi = dataplaneapi.is_some();
-    Built {
-        ova_builder,
-        report,
-        raw,
-        has_dataplaneapi,
-    }
-}
-
 /// The OVA, when built: verify it, import it into vcsim, and boot its VMDK (the artifact users
 /// deploy); otherwise the raw disk.
 fn deployable_disk(built: &Built, dir: &Path, clock: &Clock) -> (PathBuf, &'static str) {
-    let (report, ova_builder, raw) = (&built.report, &built.ova_builder, &built.raw);
-    match report["ova"].as_str() {
+    let (ova_builder, raw) = (&built.ova_builder, &built.raw);
+    match &built.ova {
         Some(ova) => {
             run(Command::new(ova_builder).arg("verify").arg(ova));
-            clock.log(format!("ok: ova-builder verify accepts {ova}"));
+            clock.log(format!("ok: ova-builder verify accepts {}", ova.display()));
             // The appliance OVA through govc into vcsim, both deployment options (4 GiB disk).
             let firstboot = target_bin("haproxy-firstboot");
-            if e2e::vcsim::import_and_check(Path::new(ova), ova_builder, &firstboot, 4 << 20)
-                .is_some()
-            {
+            if e2e::vcsim::import_and_check(ova, ova_builder, &firstboot, 4 << 20).is_some() {
                 clock.log("ok: govc imports the appliance OVA into vcsim for both deployment options with every property");
             }
             let list = run(Command::new("tar").arg("-tf").arg(ova));
@@ -435,7 +368,7 @@ fn deployable_disk(built: &Built, dir: &Path, clock: &Clock) -> (PathBuf, &'stat
                 .find(|l| l.ends_with(".vmdk"))
                 .expect("a VMDK in the OVA")
                 .to_owned();
-            testkit::untar(Path::new(ova), dir, &[&vmdk]);
+            testkit::untar(ova, dir, &[&vmdk]);
             (dir.join(vmdk), "vmdk")
         }
         None => (raw.clone(), "raw"),

@@ -16,9 +16,10 @@
 //!
 //! Needs root, QEMU, genisoimage, nft, curl, python3, openssl, and for the appliance build the
 //! tools of scripts/deps/appliance*.apt. Without them it fails when `CI` is set and is skipped
-//! with a notice otherwise. Development shortcut: `LAB_APPLIANCE_RAW=PATH` boots that raw
-//! appliance disk (e.g. `haproxy-v*.raw` from `ova-builder appliance --no-ova`, with the Data
-//! Plane API) instead of building one.
+//! with a notice otherwise. The appliance is the build this test run shares with the boot test
+//! and the HA pair (tests/appliance.rs: made by the first of them, reused by the others).
+//! Development shortcut: `LAB_APPLIANCE_RAW=PATH` boots that raw appliance disk (e.g.
+//! `haproxy-v*.raw` from `ova-builder appliance --no-ova`, with the Data Plane API) instead.
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -36,16 +37,15 @@ mod qemu;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use boot_dataplane::{Api, Auth, Service, check_auth, create_service};
-use e2e::{Clock, env_iso, make_ca, ovf_env, target_bin};
+use e2e::appliance::Built;
+use e2e::{Clock, env_iso, make_ca, ovf_env};
 use lab::{BACKEND_ADDITIONAL, BACKEND_WORKLOAD, Host, Lab, SUPERVISOR, Segment};
 use lab::{CLIENT_ADDITIONAL, CLIENT_REMOTE, CLIENT_WORKLOAD};
 use lab_services::{Expected, both_servers, settle};
 use qemu::{Firmware, TapNic, Vm, VmSpec};
-use testkit::{run, workspace};
 
 const ROOT_PWD: &str = "Lab-test-pw1";
 const ADDITIONAL_NET: &str = "10.20.0.0/24";
@@ -102,35 +102,16 @@ fn prerequisites(building: bool) -> bool {
     e2e::prerequisites(&tools)
 }
 
-/// The appliance's raw disk: `LAB_APPLIANCE_RAW`, or built once here with `ova-builder
-/// appliance --no-ova` (the boot test checks the OVA; the lab needs only the disk).
-fn appliance_disk(dir: &Path, clock: &Clock) -> PathBuf {
+/// The appliance's raw disk: `LAB_APPLIANCE_RAW`, or the build this test run shares with the
+/// boot test and the HA pair (tests/appliance.rs; made here if no test made it yet). The
+/// [`Built`] keeps the shared build in use.
+fn appliance_disk(clock: &Clock) -> (PathBuf, Option<Built>) {
     if let Some(raw) = std::env::var_os("LAB_APPLIANCE_RAW") {
         clock.log(format!("using LAB_APPLIANCE_RAW={}", raw.to_string_lossy()));
-        return PathBuf::from(raw);
+        return (PathBuf::from(raw), None);
     }
-    let mut cmd = Command::new(target_bin("ova-builder"));
-    cmd.args([
-        "appliance",
-        "--version",
-        "0.0.0-labtest",
-        "--no-ova",
-        "--json",
-    ])
-    .arg("--out")
-    .arg(dir.join("out"))
-    .arg("--firstboot")
-    .arg(target_bin("haproxy-firstboot"))
-    .arg("--units")
-    .arg(workspace().join("firstboot/systemd"))
-    .env("SOURCE_DATE_EPOCH", "1763683200");
-    clock.log(format!("building: {cmd:?}"));
-    let report: serde_json::Value = serde_json::from_str(&run(&mut cmd)).unwrap();
-    clock.log(format!(
-        "ok: appliance built in {:.1} s",
-        report["total_seconds"].as_f64().unwrap_or(0.0)
-    ));
-    PathBuf::from(report["raw_disk"].as_str().expect("raw_disk in the report"))
+    let built = e2e::appliance::shared_build(clock);
+    (built.raw.clone(), Some(built))
 }
 
 /// What every phase shares: the lab, the scratch directory, the deployment's CA (certificate,
@@ -464,7 +445,7 @@ fn lab_default_and_frontend_topologies() {
         .tempdir_in("/var/tmp")
         .unwrap();
     let dir = tmp.path();
-    let raw = appliance_disk(dir, &clock);
+    let (raw, _built) = appliance_disk(&clock);
     let ca = make_ca(dir, "/CN=Lab deployment CA");
     let lab = Lab::new(dir);
     clock.log(format!(

@@ -1,6 +1,7 @@
 //! Helpers of the cross-crate end-to-end tests in this directory (the ones every crate's tests
 //! share are in testkit, `tests/support/`).
 
+pub mod appliance;
 pub mod vcsim;
 
 use std::path::{Path, PathBuf};
