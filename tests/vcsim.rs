@@ -113,6 +113,12 @@ fn values(deployment: &str, ca: &(String, String)) -> Vec<(&'static str, String)
         ("loadbalance.dataplane_port", "5556".into()),
         ("loadbalance.haproxy_user", "supervisor".into()),
         ("loadbalance.haproxy_pwd", "Secr3t-api".into()),
+        // The HA category (docs/ha-pair.md) as a single appliance is deployed.
+        ("ha.peer_ip", String::new()),
+        ("ha.management_vip", String::new()),
+        ("ha.router_id", "51".into()),
+        ("ha.role", "primary".into()),
+        ("ha.shared_secret", String::new()),
     ];
     if deployment == "frontend" {
         v.push(("network.frontend_ip", "192.168.100.2/24".into()));
