@@ -2,7 +2,9 @@
 //! when the [`Lab`] is dropped, failure included):
 //!
 //! - a switch namespace with one bridge per segment; the appliance's NICs are tap ports on the
-//!   management, workload and frontend bridges, and QEMU runs inside this namespace;
+//!   management, workload and frontend bridges, and QEMU runs inside this namespace; the lab
+//!   hosts one appliance (taps `tap-<segment>`) or several, e.g. an HA pair (taps
+//!   `<appliance>-<segment>`: `a-management`, `b-workload`, …);
 //! - a router namespace with a leg on every segment and strict reverse-path filtering, joining
 //!   the appliance's networks to networks the appliance is not attached to: remote clients and
 //!   an additional workload network;
@@ -74,9 +76,29 @@ impl Segment {
         format!("br-{}", self.name())
     }
 
-    /// The tap port of the appliance's NIC on this segment.
+    /// The tap port of the appliance's NIC on this segment (the lab of one appliance).
     pub fn tap(self) -> String {
-        format!("tap-{}", self.name())
+        tap_name("", self)
+    }
+}
+
+/// The tap port of appliance `appliance`'s NIC on `seg`: `tap-<segment>` for the lab's only
+/// appliance (`""`), `<appliance>-<segment>` otherwise (at most 15 characters, the kernel's
+/// limit: names of at most 4 characters).
+pub fn tap_name(appliance: &str, seg: Segment) -> String {
+    if appliance.is_empty() {
+        format!("tap-{}", seg.name())
+    } else {
+        format!("{appliance}-{}", seg.name())
+    }
+}
+
+/// The name of a switch counter: `<kind>_<segment>`, `<kind>_<appliance>_<segment>`.
+fn counter_name(kind: &str, appliance: &str, seg: Segment) -> String {
+    if appliance.is_empty() {
+        format!("{kind}_{}", seg.name())
+    } else {
+        format!("{kind}_{appliance}_{}", seg.name())
     }
 }
 
@@ -138,6 +160,8 @@ pub struct PortCount {
 
 pub struct Lab {
     prefix: String,
+    /// The appliances' names (`""`: the only one), each with a tap on every appliance segment.
+    appliances: Vec<&'static str>,
     namespaces: Vec<Netns>,
     servers: Vec<Child>,
     dir: PathBuf,
@@ -149,10 +173,20 @@ fn ip(args: &[&str]) -> String {
 }
 
 impl Lab {
-    /// Builds the whole lab: switch, router, backends (serving), clients.
+    /// Builds the whole lab for one appliance: switch, router, backends (serving), clients.
     pub fn new(dir: &Path) -> Lab {
+        Lab::with_appliances(dir, &[""])
+    }
+
+    /// The lab for the appliances `names` (see [`tap_name`]).
+    pub fn with_appliances(dir: &Path, names: &[&'static str]) -> Lab {
+        assert!(
+            names.iter().all(|n| n.len() <= 4),
+            "appliance names of at most 4 characters (tap names): {names:?}"
+        );
         let mut lab = Lab {
             prefix: format!("lab{}", std::process::id()),
+            appliances: names.to_vec(),
             namespaces: Vec::new(),
             servers: Vec::new(),
             dir: dir.to_owned(),
@@ -171,18 +205,21 @@ impl Lab {
             ]);
             ip(&["-n", &switch, "link", "set", &seg.bridge(), "up"]);
         }
-        for seg in Segment::APPLIANCE {
-            ip(&["-n", &switch, "tuntap", "add", &seg.tap(), "mode", "tap"]);
-            ip(&[
-                "-n",
-                &switch,
-                "link",
-                "set",
-                &seg.tap(),
-                "master",
-                &seg.bridge(),
-                "up",
-            ]);
+        for appliance in names {
+            for seg in Segment::APPLIANCE {
+                let tap = tap_name(appliance, seg);
+                ip(&["-n", &switch, "tuntap", "add", &tap, "mode", "tap"]);
+                ip(&[
+                    "-n",
+                    &switch,
+                    "link",
+                    "set",
+                    &tap,
+                    "master",
+                    &seg.bridge(),
+                    "up",
+                ]);
+            }
         }
         lab.add_router();
         for host in [&BACKEND_WORKLOAD, &BACKEND_ADDITIONAL] {
@@ -355,16 +392,22 @@ impl Lab {
         let set = ranges.join(", ");
         let mut rules =
             String::from("table bridge lab\ndelete table bridge lab\ntable bridge lab {\n");
-        for seg in Segment::APPLIANCE {
-            let n = seg.name();
-            rules.push_str(&format!("  counter req_{n} {{}}\n  counter rep_{n} {{}}\n"));
+        let ports: Vec<(&str, Segment)> = self
+            .appliances
+            .iter()
+            .flat_map(|a| Segment::APPLIANCE.map(|seg| (*a, seg)))
+            .collect();
+        for (a, seg) in &ports {
+            let (req, rep) = (counter_name("req", a, *seg), counter_name("rep", a, *seg));
+            rules.push_str(&format!("  counter {req} {{}}\n  counter {rep} {{}}\n"));
         }
         rules.push_str("  chain ports {\n    type filter hook forward priority 0;\n");
-        for seg in Segment::APPLIANCE {
-            let (n, tap) = (seg.name(), seg.tap());
+        for (a, seg) in &ports {
+            let (req, rep) = (counter_name("req", a, *seg), counter_name("rep", a, *seg));
+            let tap = tap_name(a, *seg);
             rules.push_str(&format!(
-                "    oifname \"{tap}\" ip daddr {{ {set} }} counter name \"req_{n}\"\n    \
-                 iifname \"{tap}\" ip saddr {{ {set} }} counter name \"rep_{n}\"\n"
+                "    oifname \"{tap}\" ip daddr {{ {set} }} counter name \"{req}\"\n    \
+                 iifname \"{tap}\" ip saddr {{ {set} }} counter name \"{rep}\"\n"
             ));
         }
         rules.push_str("  }\n}\n");
@@ -408,11 +451,28 @@ impl Lab {
             .unwrap_or_else(|| panic!("no packet count in {text}"))
     }
 
+    /// The counts on the tap of the lab's only appliance on `seg`.
     pub fn count(&self, seg: Segment) -> PortCount {
+        self.count_on("", seg)
+    }
+
+    /// The counts on the tap of appliance `appliance` on `seg`.
+    pub fn count_on(&self, appliance: &str, seg: Segment) -> PortCount {
         PortCount {
-            requests: self.counter(&format!("req_{}", seg.name())),
-            replies: self.counter(&format!("rep_{}", seg.name())),
+            requests: self.counter(&counter_name("req", appliance, seg)),
+            replies: self.counter(&counter_name("rep", appliance, seg)),
         }
+    }
+
+    #[allow(dead_code)] // used by ha_boot only; lab_boot includes this file too
+    /// `nft -f` of `rules` in the switch's namespace (the file is kept in the lab's directory
+    /// as `<name>.nft`).
+    pub fn switch_rules(&self, name: &str, rules: &str) {
+        let file = self.dir.join(format!("{name}.nft"));
+        std::fs::write(&file, rules).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.switch(), "nft", "-f"])
+            .arg(&file));
     }
 }
 
@@ -430,14 +490,19 @@ pub enum Answer {
 /// `GET /` over a new connection to `addr`, from the calling thread's namespace (see
 /// [`Netns::enter`]): 3 s to connect, 5 s to answer.
 pub fn http_get(addr: SocketAddr) -> Answer {
-    let mut stream = match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+    http_get_within(addr, Duration::from_secs(3), Duration::from_secs(5))
+}
+
+/// As [`http_get`], with `connect` to connect and `answer` for each read and write.
+pub fn http_get_within(addr: SocketAddr, connect: Duration, answer: Duration) -> Answer {
+    let mut stream = match TcpStream::connect_timeout(&addr, connect) {
         Ok(s) => s,
         Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Answer::Refused,
         Err(e) => return Answer::Failed(format!("connect: {e}")),
     };
     let exchange = |stream: &mut TcpStream| -> std::io::Result<String> {
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+        stream.set_read_timeout(Some(answer))?;
+        stream.set_write_timeout(Some(answer))?;
         stream.write_all(format!("GET / HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())?;
         let mut text = String::new();
         stream.read_to_string(&mut text)?;
