@@ -199,7 +199,7 @@ pub(super) async fn reload(app: &Shared, force: bool) -> Result<Applied, ApiErro
 /// without a pair).
 pub(super) async fn replicate(app: &Shared) -> Option<Replication> {
     match &app.ha {
-        Some(pair) => Some(pair.push(&app.store).await),
+        Some(pair) => Some(pair.push(&app.store, true).await),
         None => None,
     }
 }

@@ -99,7 +99,12 @@ pub struct Pair {
     push: tokio::sync::Mutex<()>,
     /// The digest of the replicated sections both nodes last agreed on (persisted).
     confirmed_file: PathBuf,
+    /// The last message `first_time` let through, and when.
+    last_logged: Mutex<Option<(String, Instant)>>,
 }
+
+/// How long a repeated message stays out of the log.
+const REPEAT_QUIET: Duration = Duration::from_secs(60);
 
 impl fmt::Debug for PeerClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -127,6 +132,7 @@ impl Pair {
             view: Mutex::default(),
             push: tokio::sync::Mutex::new(()),
             confirmed_file: state_dir.join("ha-confirmed-digest"),
+            last_logged: Mutex::default(),
             settings,
         })
     }
@@ -173,6 +179,22 @@ impl Pair {
 
     fn update_view(&self, f: impl FnOnce(&mut PeerView)) {
         f(&mut self.lock_view());
+    }
+
+    /// Whether `message` should be logged: not when it was the last one, less than a minute ago.
+    pub fn first_time(&self, message: &str) -> bool {
+        let mut last = self
+            .last_logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((m, at)) = last.as_ref()
+            && m == message
+            && at.elapsed() < REPEAT_QUIET
+        {
+            return false;
+        }
+        *last = Some((message.to_string(), Instant::now()));
+        true
     }
 
     /// Marks a sign of split-brain now; returns whether it is a new episode (to log once).

@@ -91,8 +91,9 @@ impl Pair {
     }
 
     /// Sends the peer the current configuration and waits for its answer. The commit stands
-    /// either way; a peer that does not confirm is reported behind (and logged).
-    pub async fn push(&self, store: &Store) -> Replication {
+    /// either way; a peer that does not confirm is reported behind and logged (after a commit
+    /// always, from the watch when the reason changes).
+    pub async fn push(&self, store: &Store, after_commit: bool) -> Replication {
         let _one = self.push.lock().await;
         let outcome = match store.current() {
             Ok(snap) => self.send(&snap.doc).await,
@@ -104,10 +105,12 @@ impl Pair {
                 v.reason = None;
             }),
             Replication::PeerBehind(reason) => {
-                eprintln!(
-                    "haproxy-dataplaneapi: warning: HA peer {} is behind: {reason}",
-                    self.settings.peer_address
-                );
+                if after_commit || self.view().reason.as_ref() != Some(reason) {
+                    eprintln!(
+                        "haproxy-dataplaneapi: warning: HA peer {} is behind: {reason}",
+                        self.settings.peer_address
+                    );
+                }
                 self.update_view(|v| {
                     v.in_sync = Some(false);
                     v.reason = Some(reason.clone());
@@ -214,7 +217,7 @@ impl Pair {
         });
         if peer.digest != digest(&snap.doc) || peer.version != snap.version() {
             let was = self.view().in_sync;
-            if self.push(store).await == Replication::InSync && was != Some(true) {
+            if self.push(store, false).await == Replication::InSync && was != Some(true) {
                 eprintln!(
                     "haproxy-dataplaneapi: HA peer {} caught up: version {}",
                     self.settings.peer_address,
@@ -231,6 +234,12 @@ impl Pair {
     }
 
     fn peer_unknown(&self, reason: String) {
+        if self.view().reason.as_ref() != Some(&reason) {
+            eprintln!(
+                "haproxy-dataplaneapi: HA peer {}: {reason}",
+                self.settings.peer_address
+            );
+        }
         self.update_view(|v| {
             v.in_sync = Some(false);
             v.reason = Some(reason);
@@ -262,8 +271,12 @@ pub struct Refusal {
     pub message: String,
 }
 
-fn refuse(status: StatusCode, message: String) -> Refusal {
-    eprintln!("haproxy-dataplaneapi: replica refused ({status}): {message}");
+/// A refusal, logged unless it is the one logged last within a minute (the MASTER's watch
+/// pushes every second).
+fn refuse(pair: &Pair, status: StatusCode, message: String) -> Refusal {
+    if pair.first_time(&message) {
+        eprintln!("haproxy-dataplaneapi: replica refused ({status}): {message}");
+    }
     Refusal { status, message }
 }
 
@@ -284,17 +297,18 @@ pub async fn receive(app: &App, pair: &Pair, replica: Replica) -> Result<(u64, S
             ),
         });
     }
-    mismatch(pair, &replica)
-        .map_or(Ok(()), |m| Err(refuse(StatusCode::UNPROCESSABLE_ENTITY, m)))?;
+    mismatch(pair, &replica).map_or(Ok(()), |m| {
+        Err(refuse(pair, StatusCode::UNPROCESSABLE_ENTITY, m))
+    })?;
     let sections = Document::parse(&replica.sections);
     if let Some(problem) = foreign(&sections, &replica) {
-        return Err(refuse(StatusCode::BAD_REQUEST, problem));
+        return Err(refuse(pair, StatusCode::BAD_REQUEST, problem));
     }
     let guard = app.store.lock().await;
     let snap = app
         .store
         .current()
-        .map_err(|e| refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| refuse(pair, StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let current = digest(&snap.doc);
     if current == replica.digest && snap.version() == replica.version {
         pair.confirm(&current);
@@ -306,8 +320,8 @@ pub async fn receive(app: &App, pair: &Pair, replica: Replica) -> Result<(u64, S
     let mut doc = snap.doc.with_replicated(sections.sections);
     doc.version = replica.version;
     let committed = app.store.commit(&guard, doc).await.map_err(|e| match e {
-        StoreError::Invalid(m) => refuse(StatusCode::UNPROCESSABLE_ENTITY, m),
-        other => refuse(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        StoreError::Invalid(m) => refuse(pair, StatusCode::UNPROCESSABLE_ENTITY, m),
+        other => refuse(pair, StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
     })?;
     drop(guard);
     let reload = app.reloader.request();
