@@ -142,7 +142,7 @@ fn report_changes(report: &apply::Report) {
 }
 
 /// What only makes sense on the running appliance: publish the CA, set the running host name,
-/// let udev rename NICs whose `.link` files just appeared.
+/// let udev rename NICs whose `.link` files just appeared, and the HA pair's runtime effects.
 fn live_effects(cfg: &firstboot::config::ValidatedConfig, report: &apply::Report) {
     let b64 = base64::engine::general_purpose::STANDARD.encode(report.ca_cert_pem.as_bytes());
     publish(CACERT_KEY, &b64);
@@ -171,6 +171,55 @@ fn live_effects(cfg: &firstboot::config::ValidatedConfig, report: &apply::Report
                 );
             }
         }
+    }
+    ha_live_effects(cfg, report);
+}
+
+/// The HA pair on the running appliance: haproxy may bind VIPs it does not hold (the sysctl
+/// file applies at the next boot; this applies it now), and keepalived runs with the
+/// configuration just written: a changed drop-in is loaded, a changed configuration (re)starts
+/// keepalived, or stops it when the appliance is no longer one of a pair. Without `--no-block`
+/// a start would wait for this unit, which keepalived's drop-in orders it after.
+fn ha_live_effects(cfg: &firstboot::config::ValidatedConfig, report: &apply::Report) {
+    use firstboot::render::ha::{KEEPALIVED_CONF, KEEPALIVED_DROPIN, NONLOCAL_BIND, SYSCTL_CONF};
+    let changed = |path: &str| report.changed.iter().any(|c| c == path);
+    let nonlocal_bind = if cfg.ha().is_some() {
+        Some("1")
+    } else if report.removed.iter().any(|r| r == SYSCTL_CONF) {
+        Some("0")
+    } else {
+        None
+    };
+    if let Some(want) = nonlocal_bind {
+        let current = std::fs::read_to_string(NONLOCAL_BIND).unwrap_or_default();
+        if current.trim() != want
+            && let Err(e) = std::fs::write(NONLOCAL_BIND, want)
+        {
+            eprintln!("haproxy-firstboot: cannot set {NONLOCAL_BIND} to {want}: {e}");
+        }
+    }
+    if changed(KEEPALIVED_DROPIN) {
+        systemctl(&["daemon-reload"]);
+    }
+    if changed(KEEPALIVED_CONF) || changed(KEEPALIVED_DROPIN) {
+        let action = if cfg.ha().is_some() {
+            "restart"
+        } else {
+            "stop"
+        };
+        systemctl(&["--no-block", action, "keepalived.service"]);
+    }
+}
+
+/// Runs `systemctl ARGS`, saying so when it fails.
+fn systemctl(args: &[&str]) {
+    let ok = Command::new("systemctl")
+        .args(args)
+        .stdin(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("haproxy-firstboot: systemctl {} failed", args.join(" "));
     }
 }
 

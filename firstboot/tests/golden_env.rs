@@ -1,7 +1,8 @@
 //! Golden tests from OVF environment documents: environment → loader → render, every file's
 //! content and mode compared with `tests/golden/env-<case>/` — for a Default and a Frontend
-//! environment with static addresses and a DHCP one. Random inputs (TLS material, salts) are
-//! fixed here; everything else is the real chain. `UPDATE_GOLDEN=1` rewrites the files.
+//! environment with static addresses, a DHCP one, and a node of an HA pair in each (the
+//! primary in Default, the secondary in Frontend). Random inputs (TLS material, salts) are fixed
+//! here; everything else is the real chain. `UPDATE_GOLDEN=1` rewrites the files.
 #![allow(clippy::unwrap_used)]
 
 mod apply_support;
@@ -111,4 +112,22 @@ fn golden_env_dhcp() {
         ],
     );
     check("env-dhcp", &props, Deployment::Default);
+}
+
+#[test]
+fn golden_env_ha_primary() {
+    check(
+        "env-ha-primary",
+        &ha_props(default_props(), "primary"),
+        Deployment::Default,
+    );
+}
+
+#[test]
+fn golden_env_ha_frontend_secondary() {
+    let props = with(
+        ha_props(frontend_props(), "secondary"),
+        &[("ha.router_id", Some("7"))],
+    );
+    check("env-ha-frontend-secondary", &props, Deployment::Frontend);
 }

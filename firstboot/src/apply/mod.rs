@@ -190,6 +190,24 @@ fn fingerprint(cfg: &ValidatedConfig, salt: &[u8]) -> Result<String, ApplyError>
         }
         None => add("ca", "generated".to_string()),
     }
+    // A single appliance adds nothing here: its fingerprint is the one earlier releases gave.
+    if let Some(ha) = cfg.ha() {
+        add(
+            "ha",
+            format!(
+                "node {} peer {} vip {} router_id {} role {}",
+                ha.node(),
+                ha.peer(),
+                ha.vip(),
+                ha.router_id(),
+                ha.role().id()
+            ),
+        );
+        add(
+            "ha_secret",
+            crypt::sha512_crypt_with_salt(ha.secret().expose(), salt)?,
+        );
+    }
     Ok(sha256_hex(text.as_bytes()))
 }
 

@@ -40,10 +40,13 @@ const STAGED_SUFFIX: &str = ".hfb-new";
 pub const MANAGED_DIRS: &[&str] = &[
     "etc",
     "etc/haproxy",
+    "etc/keepalived",
     "etc/ssh",
     "etc/ssh/sshd_config.d",
     "etc/systemd/network",
+    "etc/sysctl.d",
     "etc/systemd/system",
+    "etc/systemd/system/keepalived.service.d",
     "etc/vmware",
     STATE_DIR,
 ];

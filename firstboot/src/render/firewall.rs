@@ -3,6 +3,8 @@
 //! haproxy binds) is explained in the template, which is what administrators read on the
 //! appliance.
 
+use std::net::Ipv4Addr;
+
 use askama::Template;
 
 use super::RenderedFile;
@@ -18,6 +20,8 @@ struct NftablesConf {
     dataplane_port: u16,
     /// The load-balancer ranges as CIDRs.
     ranges: Vec<String>,
+    /// The HA peer's management IP, whose VRRP adverts are accepted.
+    vrrp_peer: Option<Ipv4Addr>,
 }
 
 pub(super) fn render(
@@ -28,6 +32,7 @@ pub(super) fn render(
         management: Nic::Management.name(),
         dataplane_port: cfg.dataplane_port(),
         ranges: cfg.lb_ranges().iter().map(ToString::to_string).collect(),
+        vrrp_peer: cfg.ha().map(|ha| ha.peer()),
     };
     // Not executable: nftables.service runs `nft -f` on it.
     out.push(RenderedFile::text(NFTABLES_CONF, conf.render()?, 0o644));

@@ -13,6 +13,7 @@ use askama::Template;
 use dataplane::cfg::Document;
 use dataplane::cfg::userlist::{Secret, users};
 
+use super::ha::HaYaml;
 use super::{Inputs, RenderedFile, SERVER_CERT, SERVER_KEY};
 use crate::config::{Addressing, ValidatedConfig};
 
@@ -48,6 +49,8 @@ struct DataplaneYaml<'a> {
     key: &'a str,
     userlist: &'a str,
     haproxy_cfg: &'a str,
+    /// The HA pair's section, when this node is one of two.
+    ha: Option<HaYaml>,
 }
 
 pub(super) fn render(
@@ -76,10 +79,12 @@ pub(super) fn render(
     out.push(RenderedFile::text(HAPROXY_CFG, text, 0o600));
 
     // The Data Plane API listens on the management IP; with DHCP it is not known before the
-    // network starts, so it listens on every address.
+    // network starts, and in an HA pair it answers on the management VIP too (which only the
+    // MASTER holds), so it listens on every address. nftables keeps the port closed on every
+    // NIC but management.
     let tls_host = match cfg.management() {
-        Addressing::Static { address, .. } => address.ip(),
-        Addressing::Dhcp => Ipv4Addr::UNSPECIFIED,
+        Addressing::Static { address, .. } if cfg.ha().is_none() => address.ip(),
+        _ => Ipv4Addr::UNSPECIFIED,
     };
     let (certificate, key, haproxy_cfg) = (
         format!("/{SERVER_CERT}"),
@@ -93,6 +98,7 @@ pub(super) fn render(
         key: &key,
         userlist: USERLIST,
         haproxy_cfg: &haproxy_cfg,
+        ha: cfg.ha().map(|ha| HaYaml::of(cfg, ha)),
     };
     out.push(RenderedFile::text(DATAPLANEAPI_YAML, dp.render()?, 0o644));
     out.push(RenderedFile::text(

@@ -5,6 +5,7 @@
 //! [`Inputs`], so the same inputs always give the same files (the golden tests rely on it).
 
 mod firewall;
+pub mod ha;
 mod haproxy;
 pub mod network;
 mod system;
@@ -104,11 +105,16 @@ pub fn render(cfg: &ValidatedConfig, inputs: &Inputs<'_>) -> Result<Rendered, Re
     }
     haproxy::render(cfg, inputs, &mut files)?;
     firewall::render(cfg, &mut files)?;
+    ha::render(cfg, &mut files)?;
     // The environment file the unit of earlier releases read: left behind, it would look like
     // the Data Plane API's settings but no longer be them.
     let mut remove = vec![haproxy::OBSOLETE_DATAPLANEAPI_CFG.to_string()];
     if cfg.deployment() == Deployment::Default {
         remove.push(network::network_path(network::Nic::Frontend));
+    }
+    if cfg.ha().is_none() {
+        // A single appliance (again): no keepalived, no pair's secret.
+        remove.extend(ha::HA_FILES.iter().map(|f| (*f).to_string()));
     }
     Ok(Rendered { files, remove })
 }

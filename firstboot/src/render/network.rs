@@ -110,6 +110,8 @@ struct NetworkTemplate<'a> {
 #[template(path = "lo-anyip.network", escape = "none")]
 struct AnyIpTemplate<'a> {
     ranges: &'a [Ipv4Network],
+    /// An HA pair: keepalived installs the local routes on the MASTER, none are written here.
+    keepalived: bool,
 }
 
 #[derive(Template)]
@@ -141,7 +143,7 @@ fn addressing(cfg: &ValidatedConfig, nic: Nic) -> Option<&Addressing> {
 }
 
 /// The NIC whose network carries the virtual IPs.
-fn vip_nic(cfg: &ValidatedConfig) -> Nic {
+pub(super) fn vip_nic(cfg: &ValidatedConfig) -> Nic {
     match cfg.deployment() {
         Deployment::Frontend => Nic::Frontend,
         Deployment::Default => Nic::Workload,
@@ -176,7 +178,11 @@ pub(super) fn render(
     let ranges = cfg.lb_ranges();
     out.push(RenderedFile::text(
         ANYIP_NETWORK,
-        AnyIpTemplate { ranges }.render()?,
+        AnyIpTemplate {
+            ranges,
+            keepalived: cfg.ha().is_some(),
+        }
+        .render()?,
         0o644,
     ));
     out.push(RenderedFile::text(

@@ -50,6 +50,24 @@ pub fn frontend_props() -> Vec<(String, String)> {
 /// `Some(v)` sets or adds a key, `None` removes it.
 pub use env_support::with;
 
+/// `props` (with management 192.168.0.2/24) as one node of an HA pair: peer 192.168.0.3,
+/// management VIP 192.168.0.10, `role`, and the supplied CA the pair requires (a new EC CA).
+pub fn ha_props(props: Vec<(String, String)>, role: &str) -> Vec<(String, String)> {
+    let ca = env_support::ec_ca("HA Pair CA");
+    with(
+        props,
+        &[
+            ("appliance.ca_cert", Some(&ca.cert_pem())),
+            ("appliance.ca_cert_key", Some(&ca.key_pkcs8_pem())),
+            ("ha.peer_ip", Some("192.168.0.3")),
+            ("ha.management_vip", Some("192.168.0.10")),
+            ("ha.router_id", Some("51")),
+            ("ha.role", Some(role)),
+            ("ha.shared_secret", Some("pair-secret-42")),
+        ],
+    )
+}
+
 /// An OVF environment document as vCenter writes it, written by the crate's own (quick-xml)
 /// writer so every value is escaped.
 pub fn env_xml(props: &[(String, String)]) -> String {
