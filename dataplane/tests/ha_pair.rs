@@ -549,6 +549,24 @@ fn a_commit_reaches_the_backup_before_the_master_answers_and_roles_swap() {
         None,
     );
     assert_eq!(t.status, 503, "transactions too: {}", t.body);
+    // A write outside a transaction, reloaded at once, replicates too.
+    let r = p.a.call(
+        "POST",
+        &format!(
+            "/v2/services/haproxy/configuration/backends?version={}&force_reload=true",
+            p.a.version()
+        ),
+        Some(r#"{"name": "direct-be", "mode": "tcp"}"#),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(replication(&r), "in-sync", "{}", r.headers);
+    let on_b = p.b.call(
+        "GET",
+        "/v2/services/haproxy/configuration/backends/direct-be",
+        None,
+    );
+    assert_eq!(on_b.status, 200, "{}", on_b.body);
+
     // Only the pair's credentials replicate; the status wants some credentials.
     let r = p.b.call("PUT", "/ha/replica", Some("{}"));
     assert_eq!(r.status, 401, "an API user cannot replicate: {}", r.body);
