@@ -429,3 +429,47 @@ fn keep_loser_copy(pair: &Pair, doc: &Document, replica: &Replica) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(sections: &str) -> Replica {
+        Replica {
+            node: "192.168.0.2".into(),
+            version: 4,
+            digest: digest_of(sections),
+            router_id: 51,
+            service_ranges: vec!["192.168.100.0/24".into()],
+            sections: sections.into(),
+        }
+    }
+
+    #[test]
+    fn the_header_is_one_printable_line() {
+        assert_eq!(Replication::InSync.header_value(), "in-sync");
+        let h = Replication::PeerBehind("haproxy -c:\n[ALERT] bad «bind»".into()).header_value();
+        assert_eq!(h, "peer-behind; haproxy -c: [ALERT] bad  bind ");
+        assert!(hyper::header::HeaderValue::from_str(&h).is_ok());
+        let long = Replication::PeerBehind("x".repeat(1000)).header_value();
+        assert_eq!(long.len(), "peer-behind; ".len() + 300);
+    }
+
+    #[test]
+    fn a_replica_holds_only_replicated_sections_with_their_digest() {
+        let good = "frontend fe\n  bind 192.168.100.5:80 name vip\n\nbackend be\n  mode tcp\n";
+        let r = replica(good);
+        assert_eq!(foreign(&Document::parse(&r.sections), &r), None);
+        let with_global = replica("global\n  daemon\nbackend be\n");
+        let problem = foreign(&Document::parse(&with_global.sections), &with_global);
+        assert!(problem.is_some_and(|p| p.contains("'global'")));
+        let userlist = replica("userlist controller\n  user admin insecure-password x\n");
+        assert!(foreign(&Document::parse(&userlist.sections), &userlist).is_some());
+        let stray = replica("maxconn 5\nbackend be\n");
+        assert!(foreign(&Document::parse(&stray.sections), &stray).is_some());
+        let mut tampered = replica(good);
+        tampered.digest = digest_of("something else");
+        let problem = foreign(&Document::parse(&tampered.sections), &tampered);
+        assert!(problem.is_some_and(|p| p.contains("is not that of its sections")));
+    }
+}
