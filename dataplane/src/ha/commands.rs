@@ -165,9 +165,9 @@ pub fn announce(settings: &Settings, arping: &Path) -> Result<(), CommandError> 
     let vips = vips_in_use(&Document::parse(&text), ha);
     let iface = &ha.vip_interface;
     if vips.is_empty() {
-        println!(
-            "haproxy-dataplaneapi announce: no VIP in use in {}",
-            settings.config_file.display()
+        log(
+            INFO,
+            &format!("no VIP in use in {}", settings.config_file.display()),
         );
         return Ok(());
     }
@@ -189,22 +189,25 @@ pub fn announce(settings: &Settings, arping: &Path) -> Result<(), CommandError> 
         let result = child.and_then(std::process::Child::wait_with_output);
         match result {
             Ok(out) if out.status.success() => {
-                println!("haproxy-dataplaneapi announce: {vip} on {iface} (gratuitous ARP)");
+                log(INFO, &format!("{vip} on {iface} (gratuitous ARP)"));
             }
             Ok(out) => {
                 failed += 1;
-                eprintln!(
-                    "haproxy-dataplaneapi announce: {vip} on {iface}: {} {}: {}",
-                    arping.display(),
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
+                log(
+                    ERR,
+                    &format!(
+                        "{vip} on {iface}: {} {}: {}",
+                        arping.display(),
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
                 );
             }
             Err(e) => {
                 failed += 1;
-                eprintln!(
-                    "haproxy-dataplaneapi announce: {vip} on {iface}: cannot run {}: {e}",
-                    arping.display()
+                log(
+                    ERR,
+                    &format!("{vip} on {iface}: cannot run {}: {e}", arping.display()),
                 );
             }
         }
@@ -216,4 +219,27 @@ pub fn announce(settings: &Settings, arping: &Path) -> Result<(), CommandError> 
         });
     }
     Ok(())
+}
+
+const ERR: u8 = 3;
+const INFO: u8 = 6;
+/// systemd-journald's native socket.
+const JOURNAL: &str = "/run/systemd/journal/socket";
+
+/// One line on stdout (stderr for an error) and in the journal: keepalived runs its notify
+/// scripts with their output thrown away, so what `announce` did would be lost otherwise.
+fn log(priority: u8, line: &str) {
+    let line = line.replace('\n', " ");
+    if priority <= ERR {
+        eprintln!("haproxy-dataplaneapi announce: {line}");
+    } else {
+        println!("haproxy-dataplaneapi announce: {line}");
+    }
+    if Path::new(JOURNAL).exists() {
+        let entry = format!(
+            "PRIORITY={priority}\nSYSLOG_IDENTIFIER=dataplaneapi-announce\nMESSAGE={line}\n"
+        );
+        let _ = std::os::unix::net::UnixDatagram::unbound()
+            .and_then(|s| s.send_to(entry.as_bytes(), JOURNAL));
+    }
 }
