@@ -66,6 +66,8 @@ fn nft_accepts_the_rules_of_every_deployment() {
         (default_props(), "default"),
         (frontend_props(), "frontend"),
         (dhcp, "default"),
+        // an HA pair's node: VRRP from the peer
+        (ha_props(frontend_props(), "secondary"), "frontend"),
     ];
     for (props, deployment) in cases {
         let (dir, rules) = rendered_rules(&props, deployment);
