@@ -10,7 +10,7 @@ apt-get install -y -q --no-install-recommends \
   linux-image-cloud-amd64 \
   systemd systemd-sysv systemd-resolved udev dbus kmod initramfs-tools \
   haproxy openssh-server iproute2 procps netbase open-vm-tools ca-certificates nftables \
-  libssl3 util-linux mount
+  keepalived iputils-arping libssl3 util-linux mount
 
 # The cloud kernel matches the virtual hardware (PVSCSI, VmxNet3); the installer's generic
 # kernel goes, and so does ifupdown: systemd-networkd configures the NICs.
@@ -21,8 +21,9 @@ update-grub
 install -m 0755 /tmp/haproxy-firstboot /usr/local/bin/haproxy-firstboot
 install -m 0644 /tmp/units/haproxy-firstboot.service /usr/lib/systemd/system/
 install -m 0644 /tmp/ssh-hostkeys.service /usr/lib/systemd/system/
-# nftables.service loads the /etc/nftables.conf haproxy-firstboot writes (ordered before it).
-systemctl enable haproxy-firstboot.service ssh-hostkeys.service systemd-networkd.service systemd-resolved.service nftables.service
+# nftables.service loads the /etc/nftables.conf haproxy-firstboot writes (ordered before it);
+# keepalived.service starts only on an HA pair's node (haproxy-firstboot writes its configuration).
+systemctl enable haproxy-firstboot.service ssh-hostkeys.service systemd-networkd.service systemd-resolved.service nftables.service keepalived.service
 if [ "${DATAPLANEAPI:-no}" = yes ]; then
   install -m 0644 /tmp/units/dataplaneapi.service /usr/lib/systemd/system/
 else

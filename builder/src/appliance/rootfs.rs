@@ -44,6 +44,10 @@ pub const PACKAGES: &[&str] = &[
     "ca-certificates",
     // the host firewall: nftables.service loads the /etc/nftables.conf haproxy-firstboot writes
     "nftables",
+    // the HA pair (docs/ha-pair.md): VRRP for the management VIP and the AnyIP routes, and
+    // gratuitous ARP for the VIPs in use on takeover (`dataplaneapi announce` runs arping)
+    "keepalived",
+    "iputils-arping",
     // what haproxy-firstboot runs or links against
     "libssl3",
     "util-linux",
@@ -71,11 +75,14 @@ pub const MASKED_UNITS: &[&str] = &[
 /// Units of the image enabled at build time, besides the appliance's own (`RootfsSpec::enable`).
 /// nftables.service (Debian's) loads /etc/nftables.conf before the network comes up;
 /// haproxy-firstboot.service is ordered before it, so it loads this deployment's rules.
+/// keepalived.service (Debian's) starts only where haproxy-firstboot wrote
+/// /etc/keepalived/keepalived.conf (`ConditionFileNotEmpty=`): on a node of an HA pair.
 pub const ENABLED_UNITS: &[&str] = &[
     "systemd-networkd.service",
     "systemd-resolved.service",
     "ssh-hostkeys.service",
     "nftables.service",
+    "keepalived.service",
 ];
 
 /// Where the appliance's own programs go.
