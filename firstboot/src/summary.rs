@@ -89,7 +89,49 @@ pub fn lines(facts: &ApplianceFacts, config: &ValidatedConfig) -> Vec<Line> {
     push(DATAPLANE_PORT, config.dataplane_port().to_string());
     push(HAPROXY_USER, config.haproxy_user().to_owned());
     push(HAPROXY_PWD, MASK.into());
+    out.extend(ha_lines(facts, config));
     out
+}
+
+/// The HA group: the pair's settings, or that the appliance runs alone.
+fn ha_lines(facts: &ApplianceFacts, config: &ValidatedConfig) -> Vec<Line> {
+    let values: [(&'static str, String); 5] = match config.ha() {
+        Some(ha) => [
+            (HA_PEER_IP, ha.peer().to_string()),
+            (
+                HA_MANAGEMENT_VIP,
+                format!("{}/{}", ha.vip(), ha.node().prefix()),
+            ),
+            (HA_ROUTER_ID, ha.router_id().to_string()),
+            (
+                HA_ROLE,
+                format!(
+                    "{} (VRRP priority {})",
+                    ha.role().id(),
+                    ha.role().priority()
+                ),
+            ),
+            (HA_SHARED_SECRET, MASK.into()),
+        ],
+        None => {
+            let unused = || "not used (single appliance)".to_string();
+            [
+                (HA_PEER_IP, "not set: a single appliance, no HA pair".into()),
+                (HA_MANAGEMENT_VIP, "not set".into()),
+                (HA_ROUTER_ID, unused()),
+                (HA_ROLE, unused()),
+                (HA_SHARED_SECRET, unused()),
+            ]
+        }
+    };
+    values
+        .into_iter()
+        .map(|(key, value)| Line {
+            key,
+            label: facts.label(key),
+            value,
+        })
+        .collect()
 }
 
 /// The lines as text, one `Label (key): value` per line.

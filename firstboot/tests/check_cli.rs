@@ -304,3 +304,46 @@ fn the_hardening_rules_hold_in_check_too() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_ha_pair_is_shown_with_its_secret_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ec_ca("Pair CA");
+    let props = with(
+        base(),
+        &[
+            ("appliance.ca_cert", Some(&ca.cert_pem())),
+            ("appliance.ca_cert_key", Some(&ca.key_pkcs8_pem())),
+            ("ha.peer_ip", Some("192.168.0.3")),
+            ("ha.management_vip", Some("192.168.0.10")),
+            ("ha.role", Some("secondary")),
+            ("ha.shared_secret", Some("pair-secret-77")),
+        ],
+    );
+    let env = write(dir.path(), "env.xml", &doc(&props, Some(2)));
+    let out = check(&["--env", &env]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for line in [
+        "Peer Management IP (ha.peer_ip):",
+        "Management Virtual IP (ha.management_vip):",
+        "192.168.0.10/24",
+        "secondary (VRRP priority 100)",
+        "Virtual Router ID (ha.router_id):",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+    let secret = stdout
+        .lines()
+        .find(|l| l.starts_with("Shared Secret (ha.shared_secret):"))
+        .unwrap();
+    assert!(secret.ends_with("********"), "{secret}");
+    assert!(!stdout.contains("pair-secret-77") && !text(&out.stderr).contains("pair-secret-77"));
+    // A single appliance says so.
+    let env = write(dir.path(), "single.xml", &doc(&base(), Some(2)));
+    let stdout = text(&check(&["--env", &env]).stdout);
+    assert!(
+        stdout.contains("not set: a single appliance, no HA pair"),
+        "{stdout}"
+    );
+}
