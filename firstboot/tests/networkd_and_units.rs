@@ -126,6 +126,7 @@ fn unit_ordering() {
         "After=local-fs.target systemd-udevd.service",
         "Before=network-pre.target systemd-networkd.service haproxy.service dataplaneapi.service ssh.service",
         "Before=nftables.service",
+        "Before=keepalived.service",
         "Wants=network-pre.target",
         "StandardOutput=journal+console",
         "ExecStart=/usr/local/bin/haproxy-firstboot apply",
