@@ -240,11 +240,33 @@ fn copy_tree(from: &Path, to: &Path) {
 /// root holds exactly the old or exactly the new configuration, and a re-run converges.
 #[test]
 fn crash_at_every_point_leaves_old_or_new_and_converges() {
+    let a = fixtures::default_static();
+    every_crash_point(&a, &variant(&a));
+}
+
+/// The same for a change of an HA pair's node (keepalived's files, the secret, the sysctl file
+/// in directories of their own): router id, role, ranges, peer and secret change; the TLS SANs
+/// do not, so a re-run is deterministic.
+#[test]
+fn crash_at_every_point_of_an_ha_change_leaves_old_or_new() {
+    let a = fixtures::ha_primary();
+    let mut b = variant(&a);
+    if let Some(ha) = b.ha.as_mut() {
+        ha.router_id = 7;
+        ha.role = crate::config::HaRole::Secondary;
+        ha.peer = "192.168.0.4".parse().unwrap();
+        ha.secret = crate::config::Secret("another-secret".into());
+    }
+    every_crash_point(&a, &b);
+}
+
+/// Crashes the change from `a` to `b` after every file operation in turn: recovery leaves the
+/// complete old or the complete new configuration, and a re-run converges on the new one.
+fn every_crash_point(a: &ValidatedConfig, b: &ValidatedConfig) {
     let base = tempfile::tempdir().unwrap();
     seed(base.path());
-    let a = fixtures::default_static();
-    let b = variant(&a);
-    apply(&a, &opts(base.path())).unwrap();
+    let b = b.clone();
+    apply(a, &opts(base.path())).unwrap();
     let old = snapshot(base.path());
 
     // The reference: B applied without faults (deterministic: CA, server cert, hashes kept).
@@ -466,4 +488,21 @@ fn loose_modes_of_shadow_and_host_keys_are_tightened() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o7777, 0);
+}
+
+/// A pair's settings are part of the fingerprint (the secret as its crypt); a single
+/// appliance's fingerprint has no line for them.
+#[test]
+fn the_fingerprint_covers_the_pair() {
+    let salt = [7u8; 12];
+    let single = fingerprint(&fixtures::default_static(), &salt).unwrap();
+    let pair = fixtures::ha_primary();
+    let fp = fingerprint(&pair, &salt).unwrap();
+    assert_ne!(fp, single);
+    assert_eq!(fp, fingerprint(&pair, &salt).unwrap());
+    let mut other_secret = pair.clone();
+    if let Some(ha) = other_secret.ha.as_mut() {
+        ha.secret = crate::config::Secret("another-secret".into());
+    }
+    assert_ne!(fingerprint(&other_secret, &salt).unwrap(), fp);
 }

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use ipnetwork::Ipv4Network;
 
-use crate::config::{Addressing, Deployment, Secret, ValidatedConfig};
+use crate::config::{Addressing, Deployment, HaConfig, HaRole, Secret, ValidatedConfig};
 
 fn net(s: &str) -> Ipv4Network {
     s.parse().unwrap()
@@ -65,4 +65,18 @@ pub fn frontend_static() -> ValidatedConfig {
         ha: None,
         nics: crate::definition::appliance().nics.clone(),
     }
+}
+
+/// [`default_static`] as the primary of an HA pair (peer .3, VIP .10 on the management subnet).
+pub fn ha_primary() -> ValidatedConfig {
+    let mut cfg = default_static();
+    cfg.ha = Some(HaConfig {
+        node: net("192.168.0.2/24"),
+        peer: ip("192.168.0.3"),
+        vip: ip("192.168.0.10"),
+        router_id: 51,
+        role: HaRole::Primary,
+        secret: Secret("pair-secret-1".into()),
+    });
+    cfg
 }
