@@ -5,7 +5,8 @@
 //! nftables rules, the two nodes' keepalived elect the primary, which holds the management VIP and the local routes of the LB ranges while
 //! the secondary holds none; after `kill -9` of the MASTER's keepalived the secondary takes over
 //! within a second, the killed node's leftovers are exactly what the drop-in's `ExecStopPost=`
-//! commands remove, and the old MASTER, restarted, stays BACKUP.
+//! commands remove, and the old MASTER, restarted, stays BACKUP. systemd-networkd, restarted or
+//! seeing the management link flap, leaves keepalived's VIP and local route alone.
 //!
 //! What the namespace test changes in the rendered configuration, and why (nothing else):
 //! `/usr/local/bin/dataplaneapi` becomes a stub script (no Data Plane API runs here: `check`
@@ -452,4 +453,83 @@ fn the_pair_files_come_and_go_with_the_pair() {
         yaml.contains("tls_host: 192.168.0.2\n") && !yaml.contains("\nha:"),
         "{yaml}"
     );
+}
+
+/// systemd-networkd (run on an HA node's rendered files in a new network and mount namespace)
+/// keeps what keepalived adds, the management VIP and a local route, when it restarts and when
+/// the management link loses and regains its carrier: it must not take a MASTER's addresses
+/// away behind keepalived's back.
+const NETWORKD_SCRIPT: &str = r#"
+set -eu
+mount --make-rprivate /
+mount -t sysfs -o ro sysfs /sys
+mkdir -p /run/systemd /etc/systemd/network
+mount -t tmpfs tmpfs /run/systemd
+mkdir -p /run/systemd/netif
+chown systemd-network:systemd-network /run/systemd/netif 2>/dev/null || true
+mount --bind "$NETDIR" /etc/systemd/network
+ip link set lo up
+for n in management workload; do
+  ip link add "$n" type veth peer name "$n-p"
+  ip link set "$n-p" up
+done
+show() {
+  echo "=== $1"
+  ip -4 -o address show dev management | awk '{print $4}' | sort | tr '\n' ' '
+  echo
+  ip route show table local dev lo | grep '^local 192.168.10.64/26' || echo "no local route"
+}
+/lib/systemd/systemd-networkd >"$LOG" 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 100 ] && ! ip route | grep -q "default via 192.168.0.1"; do sleep 0.1; i=$((i+1)); done
+# what keepalived does on becoming MASTER
+ip address add 192.168.0.10/24 dev management
+ip route add local 192.168.10.64/26 dev lo table local proto keepalived scope host
+show keepalived
+kill $pid; wait $pid || true
+/lib/systemd/systemd-networkd >>"$LOG" 2>&1 &
+pid=$!
+sleep 2
+show restart
+ip link set management-p down; sleep 1; ip link set management-p up; sleep 2
+show flap
+kill $pid
+"#;
+
+#[test]
+fn networkd_leaves_keepalived_addresses_alone() {
+    let networkd = "/lib/systemd/systemd-networkd";
+    if !have("unshare") || !have("ip") || !have(networkd) {
+        return;
+    }
+    if !testkit::is_root() {
+        testkit::unmet("needs root (mount and network namespaces)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = rendered(
+        dir.path(),
+        "root",
+        &ha_props(default_props(), "primary"),
+        "default",
+    );
+    let log = dir.path().join("networkd.log");
+    let o = Command::new("unshare")
+        .args(["-m", "-n", "sh", "-c", NETWORKD_SCRIPT])
+        .env("NETDIR", root.join("etc/systemd/network"))
+        .env("LOG", &log)
+        .output()
+        .unwrap();
+    let networkd_log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(o.status.success(), "{}\n{networkd_log}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let held = "192.168.0.10/24 192.168.0.2/24 \n\
+                local 192.168.10.64/26 proto keepalived scope host \n";
+    for step in ["keepalived", "restart", "flap"] {
+        assert!(
+            out.contains(&format!("=== {step}\n{held}")),
+            "after {step}:\n{out}\nnetworkd log:\n{networkd_log}"
+        );
+    }
 }
