@@ -254,13 +254,13 @@ fn in_image(raw: &Path, path: &str) -> bool {
     out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("not found")
 }
 
-/// Whether `file` contains `needle` (ASCII, case ignored).
+/// Whether `file` contains `needle` (case ignored; `grep -qaiF`).
 fn file_mentions(file: &Path, needle: &str) -> bool {
-    let bytes = std::fs::read(file).unwrap_or_default();
-    let needle = needle.to_ascii_lowercase();
-    bytes
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    Command::new("grep")
+        .args(["-qaiF", needle])
+        .arg(file)
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// The HA parts the built appliance lacks, each named.
@@ -797,7 +797,7 @@ type Probes = Mutex<Vec<(f64, bool)>>;
 fn probe(addr: SocketAddr, origin: Instant, stop: &AtomicBool, probes: &Probes) {
     while !stop.load(Ordering::Relaxed) {
         let t = origin.elapsed().as_secs_f64();
-        let answer = lab::http_get_within(addr, Duration::from_millis(500), Duration::from_secs(1));
+        let answer = lab::http_get_within(addr, Duration::from_millis(300), Duration::from_secs(1));
         let ok = matches!(answer, Answer::Body(_));
         probes.lock().unwrap().push((t, ok));
         std::thread::sleep(Duration::from_millis(50));
