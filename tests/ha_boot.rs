@@ -1093,7 +1093,8 @@ fn split_brain(ctx: &Ctx<'_>, pair: &mut [Node; 2], master: usize, services: &mu
     management_link(ctx.lab, true);
     let took = wait_both_master(pair, Duration::from_secs(60));
     ctx.clock.log(format!(
-        "ok: split-brain: management frames between a-management and b-management dropped on          the switch; both nodes hold {MGMT_VIP} ({:.1} s; {} was MASTER)",
+        "ok: split-brain: management frames between a-management and b-management dropped on \
+         the switch; both nodes hold {MGMT_VIP} ({:.1} s; {} was MASTER)",
         took.as_secs_f64(),
         pair[master].label()
     ));
