@@ -278,11 +278,13 @@ fn missing_ha_parts(built: &Built) -> Vec<String> {
     }
     let api = built.report["dataplaneapi"]["path"]
         .as_str()
-        .map(PathBuf::from);
-    if !api.is_some_and(|p| file_mentions(&p, "x-ha-replication")) {
-        missing.push(
-            "replication in the appliance's Data Plane API (no X-Ha-Replication header)".to_owned(),
-        );
+        .unwrap_or("(none)");
+    if !file_mentions(Path::new(api), "x-ha-replication") {
+        missing.push(format!(
+            "replication in the appliance's Data Plane API ({api} has no X-Ha-Replication \
+             header; ova-builder takes target/release before target/debug: an old release \
+             build? cargo build --release -p dataplane, or APPLIANCE_DATAPLANEAPI=PATH)"
+        ));
     }
     missing
 }
