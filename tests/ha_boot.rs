@@ -304,7 +304,7 @@ fn ha_pair_fails_over() {
     let missing = missing_ha_parts(&built);
     if !missing.is_empty() {
         testkit::skipping(&format!(
-            "the appliance has no HA pair yet: missing {}",
+            "this appliance build lacks the HA pair: missing {}",
             missing.join("; ")
         ));
         return;
