@@ -29,7 +29,7 @@ pub const DATAPLANEAPI_UNIT: &str = "etc/systemd/system/dataplaneapi.service";
 const DATAPLANEAPI_SERVICE: &str = include_str!("../../systemd/dataplaneapi.service");
 
 /// The name of the userlist the Data Plane API authenticates against.
-pub const USERLIST: &str = "controller";
+pub const USERLIST: &str = dataplane::cfg::ownership::FIRST_BOOT_USERLIST;
 
 #[derive(Template)]
 #[template(path = "haproxy.cfg", escape = "none")]
@@ -141,17 +141,6 @@ struct Kept {
     foreign_sections: Vec<String>,
 }
 
-/// First boot's own sections: `global`, an unnamed `defaults` (newer Data Plane APIs name it
-/// `unnamed_defaults_N` when they save), and `userlist controller`.
-fn is_ours(keyword: &str, name: &str) -> bool {
-    match keyword {
-        "global" => true,
-        "defaults" => name.is_empty() || name.starts_with("unnamed_defaults"),
-        "userlist" => name == USERLIST,
-        _ => false,
-    }
-}
-
 /// The version line and every section that is not first boot's, as the Data Plane API's own
 /// model of the file reads them (one parser for the file both programs write).
 fn split(existing: &str) -> Kept {
@@ -162,12 +151,9 @@ fn split(existing: &str) -> Kept {
             .next()
             .filter(|l| l.starts_with(VERSION_PREFIX))
             .map(String::from),
-        foreign_sections: doc
-            .sections
-            .iter()
-            .filter(|s| !is_ours(&s.keyword, s.name.as_deref().unwrap_or("")))
-            .map(|s| s.text())
-            .collect(),
+        // Which sections are first boot's is the Data Plane API's rule too (an HA pair
+        // replicates exactly the others): one definition, `dataplane::cfg::ownership`.
+        foreign_sections: doc.replicated_sections().map(|s| s.text()).collect(),
     }
 }
 
