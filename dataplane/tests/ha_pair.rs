@@ -1,8 +1,8 @@
 //! The HA pair (docs/ha-pair.md) with two real nodes: each its own network namespace (made by
 //! the test, a veth between them, 10.77.0.2 and 10.77.0.3 /24), haproxy and the Data Plane API in
 //! it, one CA for both. The management VIP 10.77.0.10 is added to and removed from a node with
-//! `ip addr`, as keepalived does; nothing is configured in the machine's own namespace. Needs root
-//! and `ip` (skipped with a message otherwise).
+//! `ip addr`, as keepalived does; nothing is configured in the machine's own namespace. Needs root,
+//! `ip` and `arping` (skipped with a message otherwise).
 
 mod common;
 
@@ -41,7 +41,7 @@ fn unsupported() -> Option<String> {
     if uid.as_deref() != Some("0") {
         return Some("not root (network namespaces need it)".into());
     }
-    for tool in ["ip", "haproxy", "curl", "openssl"] {
+    for tool in ["ip", "haproxy", "curl", "openssl", "arping"] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .stdout(Stdio::null())
@@ -305,6 +305,33 @@ impl Node {
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.path("api.log")).unwrap_or_default()
+    }
+
+    /// The MAC address of the node's `ha0`.
+    fn mac(&self) -> String {
+        let out = run(self.in_ns("ip").args(["-o", "link", "show", "dev", "ha0"]));
+        let mac = out
+            .split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1);
+        mac.expect("ha0 has a MAC address").to_string()
+    }
+
+    /// The MAC address this node's ARP cache has for `ip` on `ha0` (empty: none).
+    fn neighbour(&self, ip: &str) -> String {
+        let out = run(self
+            .in_ns("ip")
+            .args(["neigh", "show", "to", ip, "dev", "ha0"]));
+        let mac = out.split_whitespace().skip_while(|w| *w != "lladdr").nth(1);
+        mac.unwrap_or_default().to_string()
+    }
+
+    /// A stale ARP entry for `ip` pointing at `mac`, as a router's after another node
+    /// announced `ip` (only a gratuitous ARP, or its expiry, changes it).
+    fn learn_neighbour(&self, ip: &str, mac: &str) {
+        run(self.in_ns("ip").args([
+            "neigh", "replace", ip, "lladdr", mac, "dev", "ha0", "nud", "stale",
+        ]));
     }
 
     fn take_vip(&self) {
@@ -652,6 +679,69 @@ fn a_backup_that_was_down_catches_up() {
     ));
 }
 
+/// A MAC address of neither node: where a router's ARP cache points after the other node
+/// announced a VIP (B's namespace stands in for the router: only a gratuitous ARP from A, or the
+/// entry's expiry, corrects it).
+const ELSEWHERE: &str = "02:00:00:00:00:99";
+
+/// How many times the node's watch announced its VIPs again.
+fn announced_again(node: &Node) -> usize {
+    node.log()
+        .lines()
+        .filter(|l| l.contains("announced again on ha0 (gratuitous ARP)"))
+        .count()
+}
+
+#[test]
+fn the_master_announces_its_vips_again_when_the_peer_returns() {
+    skip_unless_supported!();
+    let mut p = Pair::new(&[RANGE]);
+    p.a.take_vip();
+    let r = p.a.create_service("svc1", "10.78.0.5", 8080);
+    assert_eq!(replication(&r), "in-sync", "{}", r.headers);
+    p.b.learn_neighbour("10.78.0.5", ELSEWHERE);
+
+    // While the peer stays reachable nothing is announced: watched for three of A's rounds.
+    let window = Instant::now();
+    while window.elapsed() < Duration::from_secs(3) {
+        assert_eq!(p.b.neighbour("10.78.0.5"), ELSEWHERE, "{}", log_tail(&p.a));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(announced_again(&p.a), 0, "{}", log_tail(&p.a));
+
+    // B's API stops: A's watch finds it unreachable; when it answers again, A announces.
+    p.b.stop_api();
+    eventually(Duration::from_secs(5), "A to find B unreachable", || {
+        p.a.status()["peer_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("cannot connect"))
+    });
+    assert_eq!(p.b.neighbour("10.78.0.5"), ELSEWHERE);
+    p.b.start_api();
+    let mac = p.a.mac();
+    let took = eventually(
+        Duration::from_secs(5),
+        "B's ARP entry for 10.78.0.5 to be A's MAC",
+        || p.b.neighbour("10.78.0.5") == mac,
+    );
+    eventually(Duration::from_secs(5), "A to log the announcement", || {
+        announced_again(&p.a) == 1
+    });
+    let log = p.a.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("announced again"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("HA peer 10.77.0.3 returned as BACKUP") && line.ends_with(": 10.78.0.5"),
+        "{line}"
+    );
+    report(&format!(
+        "ha_pair: the BACKUP's API restarted: its ARP entry for the VIP had A's MAC {} ms after it answered again; A logged: {line}",
+        took.as_millis()
+    ));
+}
+
 #[test]
 fn split_brain_is_detected_and_the_winner_configuration_wins() {
     skip_unless_supported!();
@@ -683,8 +773,17 @@ fn split_brain_is_detected_and_the_winner_configuration_wins() {
     assert!(!p.b.has_frontend("only-a") && !p.a.has_frontend("only-b"));
     let b_version = p.b.version();
 
-    // Healed: VRRP leaves A MASTER; A's configuration wins, B keeps a copy of what it loses.
+    // Healed: VRRP leaves A MASTER; A's configuration wins, B keeps a copy of what it loses,
+    // and A announces its VIPs again (B may have announced them during the split).
+    p.b.learn_neighbour("10.78.0.5", ELSEWHERE);
+    assert_eq!(announced_again(&p.a), 0, "{}", log_tail(&p.a));
     p.b.drop_vip();
+    let mac = p.a.mac();
+    eventually(
+        Duration::from_secs(5),
+        "B's ARP entry for 10.78.0.5 to be A's MAC again",
+        || p.b.neighbour("10.78.0.5") == mac,
+    );
     let took = eventually(
         Duration::from_secs(5),
         "B to take A's configuration",
@@ -713,6 +812,14 @@ fn split_brain_is_detected_and_the_winner_configuration_wins() {
     eventually(Duration::from_secs(3), "A to clear split-brain", || {
         p.a.status()["split_brain"] == false
     });
+    eventually(Duration::from_secs(5), "A to log the announcement", || {
+        announced_again(&p.a) == 1
+    });
+    assert!(
+        p.a.log().contains("(gratuitous ARP): 10.78.0.5, 10.78.0.7"),
+        "{}",
+        log_tail(&p.a)
+    );
     for (name, node) in [("A", &p.a), ("B", &p.b)] {
         for line in node.log().lines().filter(|l| l.contains("split-brain")) {
             report(&format!("ha_pair: {name}'s log: {line}"));

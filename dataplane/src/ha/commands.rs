@@ -1,6 +1,7 @@
 //! The subcommands keepalived runs: `check` (its `vrrp_script`, every second: does this node's
 //! Data Plane API answer?) and `announce` (its `notify_master`: gratuitous ARP for the VIPs in
-//! use, so that clients and routers move to the new MASTER at once).
+//! use, so that clients and routers move to the new MASTER at once). The MASTER's watch
+//! (`replicate::watch`) runs the same announcement when its peer returns.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -150,27 +151,12 @@ pub fn vips_in_use(doc: &Document, ha: &HaSettings) -> Vec<Ipv4Addr> {
         .collect()
 }
 
-/// Sends gratuitous ARP (`arping -U -c 2 -I IFACE ADDR`) for every VIP in use, all at once;
-/// logs each one.
-pub fn announce(settings: &Settings, arping: &Path) -> Result<(), CommandError> {
-    let ha = settings
-        .ha
-        .as_ref()
-        .ok_or_else(|| CommandError::NotPaired("the configuration".into()))?;
-    let text =
-        std::fs::read_to_string(&settings.config_file).map_err(|cause| CommandError::Config {
-            path: settings.config_file.display().to_string(),
-            cause,
-        })?;
-    let vips = vips_in_use(&Document::parse(&text), ha);
-    let iface = &ha.vip_interface;
-    if vips.is_empty() {
-        log(
-            INFO,
-            &format!("no VIP in use in {}", settings.config_file.display()),
-        );
-        return Ok(());
-    }
+/// What became of one VIP's announcement: `Ok`, or why arping failed.
+pub type Announced = (Ipv4Addr, Result<(), String>);
+
+/// Sends gratuitous ARP (`arping -U -c 2 -I IFACE ADDR`) for every VIP in `vips`, all at once,
+/// and waits for them (arping's two probes a second apart: about two seconds).
+pub fn send_gratuitous_arp(vips: &[Ipv4Addr], iface: &str, arping: &Path) -> Vec<Announced> {
     let running: Vec<_> = vips
         .iter()
         .map(|vip| {
@@ -181,41 +167,69 @@ pub fn announce(settings: &Settings, arping: &Path) -> Result<(), CommandError> 
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn();
-            (vip, child)
+            (*vip, child)
         })
         .collect();
+    running
+        .into_iter()
+        .map(|(vip, child)| {
+            let result = match child.and_then(std::process::Child::wait_with_output) {
+                Ok(out) if out.status.success() => Ok(()),
+                Ok(out) => Err(format!(
+                    "{} {}: {}",
+                    arping.display(),
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )),
+                Err(e) => Err(format!("cannot run {}: {e}", arping.display())),
+            };
+            (vip, result)
+        })
+        .collect()
+}
+
+/// Sends gratuitous ARP on `ha.vip_interface` for every VIP in use in `doc` (none: an empty
+/// list): the code both keepalived's `notify_master` (`announce`) and the MASTER's watch, when
+/// its peer returns, run. Blocking (about two seconds).
+pub fn announce_vips_in_use(doc: &Document, ha: &HaSettings, arping: &Path) -> Vec<Announced> {
+    send_gratuitous_arp(&vips_in_use(doc, ha), &ha.vip_interface, arping)
+}
+
+/// `announce`: gratuitous ARP for every VIP in use in the configuration file (keepalived's
+/// `notify_master`); logs each one.
+pub fn announce(settings: &Settings, arping: &Path) -> Result<(), CommandError> {
+    let ha = settings
+        .ha
+        .as_ref()
+        .ok_or_else(|| CommandError::NotPaired("the configuration".into()))?;
+    let text =
+        std::fs::read_to_string(&settings.config_file).map_err(|cause| CommandError::Config {
+            path: settings.config_file.display().to_string(),
+            cause,
+        })?;
+    let results = announce_vips_in_use(&Document::parse(&text), ha, arping);
+    let iface = &ha.vip_interface;
+    if results.is_empty() {
+        log(
+            INFO,
+            &format!("no VIP in use in {}", settings.config_file.display()),
+        );
+        return Ok(());
+    }
     let mut failed = 0;
-    for (vip, child) in running {
-        let result = child.and_then(std::process::Child::wait_with_output);
+    for (vip, result) in &results {
         match result {
-            Ok(out) if out.status.success() => {
-                log(INFO, &format!("{vip} on {iface} (gratuitous ARP)"));
-            }
-            Ok(out) => {
+            Ok(()) => log(INFO, &format!("{vip} on {iface} (gratuitous ARP)")),
+            Err(why) => {
                 failed += 1;
-                log(
-                    ERR,
-                    &format!(
-                        "{vip} on {iface}: {} {}: {}",
-                        arping.display(),
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ),
-                );
-            }
-            Err(e) => {
-                failed += 1;
-                log(
-                    ERR,
-                    &format!("{vip} on {iface}: cannot run {}: {e}", arping.display()),
-                );
+                log(ERR, &format!("{vip} on {iface}: {why}"));
             }
         }
     }
     if failed > 0 {
         return Err(CommandError::Announce {
             failed,
-            total: vips.len(),
+            total: results.len(),
         });
     }
     Ok(())
@@ -241,5 +255,56 @@ fn log(priority: u8, line: &str) {
         );
         let _ = std::os::unix::net::UnixDatagram::unbound()
             .and_then(|s| s.send_to(entry.as_bytes(), JOURNAL));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_vip_is_announced_with_its_own_outcome() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = dir.path().join("arping");
+        let calls = dir.path().join("calls");
+        // Fails for 10.78.0.6 only; records every command line.
+        let script = format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\n[ \"$6\" != 10.78.0.6 ] || {{ echo 'no such device' >&2; exit 2; }}\n",
+            calls.display()
+        );
+        std::fs::write(&fake, script).expect("script");
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let vips = [Ipv4Addr::new(10, 78, 0, 5), Ipv4Addr::new(10, 78, 0, 6)];
+        let results = send_gratuitous_arp(&vips, "ha0", &fake);
+        assert_eq!(results.len(), 2);
+        assert_eq!(results[0], (vips[0], Ok(())));
+        let (vip, failed) = &results[1];
+        assert_eq!(*vip, vips[1]);
+        assert!(
+            failed
+                .as_ref()
+                .is_err_and(|e| e.contains("exit status: 2") && e.contains("no such device")),
+            "{failed:?}"
+        );
+        let mut lines: Vec<String> = std::fs::read_to_string(&calls)
+            .expect("calls")
+            .lines()
+            .map(String::from)
+            .collect();
+        lines.sort();
+        assert_eq!(
+            lines,
+            ["-U -c 2 -I ha0 10.78.0.5", "-U -c 2 -I ha0 10.78.0.6"]
+        );
+        let missing = send_gratuitous_arp(&vips[..1], "ha0", &dir.path().join("absent"));
+        assert!(
+            missing[0]
+                .1
+                .as_ref()
+                .is_err_and(|e| e.starts_with("cannot run ")),
+            "{missing:?}"
+        );
+        assert!(send_gratuitous_arp(&[], "ha0", &fake).is_empty());
     }
 }

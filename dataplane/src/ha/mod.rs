@@ -1,7 +1,8 @@
 //! The HA pair (docs/ha-pair.md): two appliances, one management VIP that keepalived gives to
 //! one of them, the MASTER. This node's role is read from its addresses (MASTER exactly while the
 //! VIP is on one of its interfaces); the MASTER pushes every commit's replicated sections to the
-//! BACKUP (`replicate`), watches the peer every second and pushes again when it is behind; a
+//! BACKUP (`replicate`), watches the peer every second, pushes again when it is behind and
+//! announces its VIPs again when the peer returns after it was unreachable or MASTER too; a
 //! node that was MASTER keeps a copy of the configuration it loses to the other's after a
 //! split-brain. `commands` are the `check` and `announce` subcommands keepalived runs.
 
@@ -83,6 +84,9 @@ pub struct PeerView {
     /// When the peer last showed it holds the VIP while this node did too, or sent a replica
     /// while this node was MASTER.
     pub split_brain_at: Option<Instant>,
+    /// The last look found the peer unreachable, unreadable or MASTER too: when it answers as
+    /// BACKUP again, this node announces its VIPs again (`replicate::watch`).
+    pub away: bool,
 }
 
 /// How long a sign of split-brain counts (the watch renews it every second while it lasts).
@@ -97,6 +101,8 @@ pub struct Pair {
     view: Mutex<PeerView>,
     /// One push at a time, so replicas reach the peer in the order of the commits.
     push: tokio::sync::Mutex<()>,
+    /// One announcement of the VIPs at a time (the watch's, when the peer returns).
+    announcing: tokio::sync::Mutex<()>,
     /// The digest of the replicated sections both nodes last agreed on (persisted).
     confirmed_file: PathBuf,
     /// The last message `first_time` let through, and when.
@@ -131,6 +137,7 @@ impl Pair {
             secret,
             view: Mutex::default(),
             push: tokio::sync::Mutex::new(()),
+            announcing: tokio::sync::Mutex::new(()),
             confirmed_file: state_dir.join("ha-confirmed-digest"),
             last_logged: Mutex::default(),
             settings,

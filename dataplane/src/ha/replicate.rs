@@ -1,13 +1,16 @@
 //! Push replication (docs/ha-pair.md): the MASTER sends the peer its replicated sections after
 //! every commit and whenever the peer's digest differs; the peer lays them over its own file and
-//! commits them through the same pipeline as any change (`haproxy -c`, rename, reload).
+//! commits them through the same pipeline as any change (`haproxy -c`, rename, reload). The
+//! MASTER's watch also announces its VIPs again when the peer returns (`announce_again`).
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use super::{Pair, Role, digest, digest_of};
+use super::{Pair, Role, commands, digest, digest_of};
 use crate::api::App;
 use crate::cfg::Document;
 use crate::store::{Store, StoreError};
@@ -182,9 +185,10 @@ impl Pair {
         }
     }
 
-    /// One look at the peer (MASTER only): split-brain when it is MASTER too, a push when its
-    /// configuration differs from this node's.
-    async fn watch_once(&self, store: &Store) {
+    /// One look at the peer (MASTER only): its status when it answers as BACKUP, with whether
+    /// it returns (the look before found it unreachable, unreadable or MASTER too); None
+    /// otherwise (logged when the reason changes; split-brain when it is MASTER too).
+    async fn look(&self) -> Option<(Status, bool)> {
         let answer = self
             .client()
             .request(Method::GET, "/ha/status", None, STATUS_TIMEOUT)
@@ -192,10 +196,19 @@ impl Pair {
         let peer: Status = match answer {
             Ok((StatusCode::OK, body)) => match serde_json::from_slice(&body) {
                 Ok(s) => s,
-                Err(e) => return self.peer_unknown(format!("its status is unreadable: {e}")),
+                Err(e) => {
+                    self.peer_unknown(format!("its status is unreadable: {e}"));
+                    return None;
+                }
             },
-            Ok((code, _)) => return self.peer_unknown(format!("its status answered {code}")),
-            Err(e) => return self.peer_unknown(e.to_string()),
+            Ok((code, _)) => {
+                self.peer_unknown(format!("its status answered {code}"));
+                return None;
+            }
+            Err(e) => {
+                self.peer_unknown(e.to_string());
+                return None;
+            }
         };
         if peer.role == Role::Master.as_str() {
             if self.mark_split_brain() {
@@ -205,16 +218,23 @@ impl Pair {
                 );
             }
             self.peer_unknown("the peer is MASTER too (split-brain)".into());
-            return;
+            return None;
         }
-        let Ok(snap) = store.current() else {
-            return;
-        };
+        let mut returned = false;
         self.update_view(|v| {
             v.role = Some(Role::Backup);
             v.version = Some(peer.version);
             v.digest = Some(peer.digest.clone());
+            returned = std::mem::replace(&mut v.away, false);
         });
+        Some((peer, returned))
+    }
+
+    /// Pushes when the peer's configuration (a BACKUP's status) differs from this node's.
+    async fn catch_up(&self, store: &Store, peer: &Status) {
+        let Ok(snap) = store.current() else {
+            return;
+        };
         if peer.digest != digest(&snap.doc) || peer.version != snap.version() {
             let was = self.view().in_sync;
             if self.push(store, false).await == Replication::InSync && was != Some(true) {
@@ -243,12 +263,14 @@ impl Pair {
         self.update_view(|v| {
             v.in_sync = Some(false);
             v.reason = Some(reason);
+            v.away = true;
         });
     }
 }
 
-/// The MASTER's watch of its peer, every second, for as long as the server runs.
-pub async fn watch(app: std::sync::Arc<App>) {
+/// The MASTER's watch of its peer, every second, for as long as the server runs: a push when
+/// the peer is behind, and the VIPs announced again when it returns.
+pub async fn watch(app: Arc<App>) {
     let Some(pair) = app.ha.as_ref() else {
         return;
     };
@@ -256,10 +278,77 @@ pub async fn watch(app: std::sync::Arc<App>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if pair.role() == Role::Master {
-            pair.watch_once(&app.store).await;
-        } else {
+        if pair.role() != Role::Master {
             pair.update_view(|v| *v = super::PeerView::default());
+            continue;
+        }
+        let Some((peer, returned)) = pair.look().await else {
+            continue;
+        };
+        if returned {
+            // In the background: arping takes two seconds, the catch-up must not wait for it.
+            tokio::spawn(announce_again(app.clone()));
+        }
+        pair.catch_up(&app.store, &peer).await;
+    }
+}
+
+/// The peer answers as BACKUP again after it was unreachable or MASTER too. Meanwhile it may
+/// have held the VIPs and announced them (a split-brain: the router then sends their traffic to
+/// its MAC), and this node, MASTER all along, makes no transition, so keepalived runs no
+/// `notify_master`: the VIPs in use are announced again here, with the same code as `announce`
+/// (a gratuitous ARP changes nothing where the router already had this node's MAC). One at a
+/// time, and only while this node is still MASTER.
+async fn announce_again(app: Arc<App>) {
+    let Some(pair) = app.ha.as_ref() else {
+        return;
+    };
+    let _one = pair.announcing.lock().await;
+    if pair.role() != Role::Master {
+        return;
+    }
+    let peer = pair.settings.peer_address;
+    let snap = match app.store.current() {
+        Ok(snap) => snap,
+        Err(e) => {
+            eprintln!(
+                "haproxy-dataplaneapi: error: HA peer {peer} returned; cannot announce the VIPs in use again: {e}"
+            );
+            return;
+        }
+    };
+    let ha = pair.settings.clone();
+    let iface = ha.vip_interface.clone();
+    let arping = Path::new(commands::ARPING);
+    let sent =
+        tokio::task::spawn_blocking(move || commands::announce_vips_in_use(&snap.doc, &ha, arping))
+            .await;
+    let results = match sent {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("haproxy-dataplaneapi: error: announcing the VIPs in use failed: {e}");
+            return;
+        }
+    };
+    let done: Vec<String> = results
+        .iter()
+        .filter(|(_, r)| r.is_ok())
+        .map(|(vip, _)| vip.to_string())
+        .collect();
+    let why = "it may have announced this node's VIPs while it was unreachable or MASTER too";
+    if results.is_empty() {
+        println!(
+            "haproxy-dataplaneapi: HA peer {peer} returned as BACKUP; no VIP in use to announce"
+        );
+    } else if !done.is_empty() {
+        println!(
+            "haproxy-dataplaneapi: HA peer {peer} returned as BACKUP; {why}: announced again on {iface} (gratuitous ARP): {}",
+            done.join(", ")
+        );
+    }
+    for (vip, result) in results {
+        if let Err(e) = result {
+            eprintln!("haproxy-dataplaneapi: error: cannot announce {vip} on {iface}: {e}");
         }
     }
 }
