@@ -6,12 +6,24 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
 
 use firstboot::source::guestinfo::{Guestinfo, Tools, publish_with};
 use firstboot::source::iso::{self, Iso};
 use firstboot::source::{EnvSource, Published};
 
 const DOC: &str = "<Environment xmlns=\"http://schemas.dmtf.org/ovf/environment/1\"/>";
+
+/// Tests of this file run one at a time: each writes a script and executes it, and a script
+/// still open for writing in a process another test thread is forking at that moment (between
+/// fork and exec the child holds every descriptor) cannot be executed (ETXTBSY). Seen as a rare
+/// failure of these tests under load.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);
@@ -26,6 +38,7 @@ fn tools(rpctool: PathBuf, vmtoolsd: PathBuf) -> Tools {
 
 #[test]
 fn rpctool_no_value_found_is_no_environment() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     // What vmware-rpctool really prints for an unset key.
     let rpc = script(
@@ -39,6 +52,7 @@ fn rpctool_no_value_found_is_no_environment() {
 
 #[test]
 fn rpctool_value_is_the_environment() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let rpc = script(
         dir.path(),
@@ -57,6 +71,7 @@ fn rpctool_value_is_the_environment() {
 
 #[test]
 fn vmtoolsd_is_used_when_rpctool_is_missing() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let vmtoolsd = script(
         dir.path(),
@@ -75,6 +90,7 @@ fn vmtoolsd_is_used_when_rpctool_is_missing() {
 
 #[test]
 fn tool_failures_and_missing_tools_are_errors() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let rpc = script(
         dir.path(),
@@ -93,6 +109,7 @@ fn tool_failures_and_missing_tools_are_errors() {
 
 #[test]
 fn publishing_sets_one_guestinfo_key() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("args");
     let rpc = script(
@@ -149,6 +166,7 @@ fn make_iso(
 
 #[test]
 fn iso_volume_is_found_by_label_and_read() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let Some(other) = make_iso(
         dir.path(),
@@ -211,6 +229,7 @@ fn iso_volume_is_found_by_label_and_read() {
 /// stays mounted.
 #[test]
 fn iso_falls_back_to_reading_the_volume_and_leaves_nothing_mounted() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let Some(image) = make_iso(
         dir.path(),
@@ -251,6 +270,7 @@ fn iso_falls_back_to_reading_the_volume_and_leaves_nothing_mounted() {
 
 #[test]
 fn file_source_reads_and_reports() {
+    let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("env.xml");
     std::fs::write(&path, DOC).unwrap();
