@@ -27,6 +27,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use e2e::appliance::Built;
+use e2e::rootfs::RootFs;
 use e2e::{Clock, env_iso, make_ca, ovf_env, prerequisites, target_bin};
 use qemu::{Firmware, GuestService, Nic, Vm, VmSpec};
 use testkit::netns::Netns;
@@ -64,63 +65,6 @@ fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// The root partition of a disk image: (raw file, byte offset), read with debugfs.
-struct RootFs {
-    image: PathBuf,
-    offset: u64,
-}
-
-impl RootFs {
-    /// The partition named "root" in the GPT of `raw`.
-    fn of(raw: &Path) -> RootFs {
-        let json = run(Command::new("sfdisk").arg("--json").arg(raw));
-        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-        let sector = v["partitiontable"]["sectorsize"].as_u64().unwrap_or(512);
-        let parts = v["partitiontable"]["partitions"].as_array().unwrap();
-        let root = parts
-            .iter()
-            .find(|p| p["name"] == "root")
-            .expect("a partition named root");
-        RootFs {
-            image: raw.to_owned(),
-            offset: root["start"].as_u64().unwrap() * sector,
-        }
-    }
-
-    fn spec(&self) -> String {
-        format!("{}?offset={}", self.image.display(), self.offset)
-    }
-
-    /// `debugfs -R 'cat PATH'`: None when the file does not exist.
-    fn read(&self, path: &str) -> Option<String> {
-        let out = Command::new("debugfs")
-            .arg("-R")
-            .arg(format!("cat {path}"))
-            .arg(self.spec())
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("File not found") || !out.status.success() {
-            return None;
-        }
-        Some(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    fn ls(&self, dir: &str) -> Vec<String> {
-        let out = run(Command::new("debugfs")
-            .arg("-R")
-            .arg(format!("ls -p {dir}"))
-            .arg(self.spec()));
-        // -p: /inode/mode/uid/gid/name/size/
-        out.lines()
-            .filter_map(|l| l.split('/').nth(5))
-            .filter(|n| !n.is_empty() && *n != "." && *n != "..")
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-/// The guest's disk after power-off: the overlay flattened to a sparse raw file.
 fn flatten(vm: &Vm, dir: &Path, name: &str) -> RootFs {
     let raw = dir.join(format!("{name}-after.raw"));
     run(Command::new("qemu-img")

@@ -60,11 +60,11 @@ use std::time::{Duration, Instant};
 
 use boot_dataplane::{Api, Service, committed, stage_service};
 use e2e::appliance::Built;
+use e2e::rootfs::RootFs;
 use e2e::{Clock, env_iso, make_ca, ovf_env};
 use lab::{Answer, CLIENT_REMOTE, Lab, SUPERVISOR, Segment, tap_name};
 use lab_services::{Expected, both_servers, reloads_succeeded, settle};
 use qemu::{Firmware, TapNic, Vm, VmSpec};
-use testkit::run;
 
 const ROOT_PWD: &str = "Ha-test-pw1";
 const API_USER: &str = "lbadmin";
@@ -242,25 +242,6 @@ fn prerequisites() -> bool {
     ])
 }
 
-/// Whether the file `path` exists in the root partition of the raw disk `raw` (debugfs).
-fn in_image(raw: &Path, path: &str) -> bool {
-    let json = run(Command::new("sfdisk").arg("--json").arg(raw));
-    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let sector = v["partitiontable"]["sectorsize"].as_u64().unwrap_or(512);
-    let parts = v["partitiontable"]["partitions"].as_array().unwrap();
-    let root = parts
-        .iter()
-        .find(|p| p["name"] == "root")
-        .expect("a root partition");
-    let offset = root["start"].as_u64().unwrap() * sector;
-    let out = Command::new("debugfs")
-        .args(["-R", &format!("stat {path}")])
-        .arg(format!("{}?offset={offset}", raw.display()))
-        .output()
-        .unwrap();
-    out.status.success() && !String::from_utf8_lossy(&out.stderr).contains("not found")
-}
-
 /// Whether `file` contains `needle` (case ignored; `grep -qaiF`).
 fn file_mentions(file: &Path, needle: &str) -> bool {
     Command::new("grep")
@@ -273,7 +254,7 @@ fn file_mentions(file: &Path, needle: &str) -> bool {
 /// The HA parts the built appliance lacks, each named.
 fn missing_ha_parts(built: &Built) -> Vec<String> {
     let mut missing = Vec::new();
-    if !in_image(&built.raw, "/usr/sbin/keepalived") {
+    if !RootFs::of(&built.raw).exists("/usr/sbin/keepalived") {
         missing.push("keepalived in the appliance image (/usr/sbin/keepalived)".to_owned());
     }
     let firstboot = e2e::target_bin("haproxy-firstboot");
@@ -1200,6 +1181,12 @@ fn split_brain(ctx: &Ctx<'_>, pair: &mut [Node; 2], master: usize, services: &mu
         "no node logged the split-brain: {logged:?}"
     );
     let kept = pair[loser].sh("ls /var/lib/dataplaneapi/split-brain/ | wc -l");
+    assert!(
+        kept.trim().parse::<u32>().is_ok_and(|n| n >= 1),
+        "the loser {} kept no copy of its configuration under /var/lib/dataplaneapi/split-brain/: \
+         {kept:?}",
+        pair[loser].label()
+    );
     let refused = ctx
         .lab
         .netns(&CLIENT_REMOTE)

@@ -411,11 +411,7 @@ impl Lab {
             ));
         }
         rules.push_str("  }\n}\n");
-        let file = self.dir.join("lab.nft");
-        std::fs::write(&file, rules).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        run(Command::new("ip")
-            .args(["netns", "exec", &self.switch(), "nft", "-f"])
-            .arg(&file));
+        self.switch_rules("lab", &rules);
     }
 
     pub fn reset_counters(&self) {
@@ -464,7 +460,6 @@ impl Lab {
         }
     }
 
-    #[allow(dead_code)] // used by ha_boot only; lab_boot includes this file too
     /// `nft -f` of `rules` in the switch's namespace (the file is kept in the lab's directory
     /// as `<name>.nft`).
     pub fn switch_rules(&self, name: &str, rules: &str) {

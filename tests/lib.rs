@@ -2,6 +2,7 @@
 //! share are in testkit, `tests/support/`).
 
 pub mod appliance;
+pub mod rootfs;
 pub mod vcsim;
 
 use std::path::{Path, PathBuf};

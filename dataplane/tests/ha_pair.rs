@@ -2,7 +2,8 @@
 //! the test, a veth between them, 10.77.0.2 and 10.77.0.3 /24), haproxy and the Data Plane API in
 //! it, one CA for both. The management VIP 10.77.0.10 is added to and removed from a node with
 //! `ip addr`, as keepalived does; nothing is configured in the machine's own namespace. Needs root,
-//! `ip` and `arping` (skipped with a message otherwise).
+//! `ip`, haproxy, curl, openssl and `arping` (a failure in CI without them, skipped with a message
+//! elsewhere).
 
 mod common;
 
@@ -14,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::{PASSWORD, Reply, USER, report};
 use serde_json::json;
+use testkit::netns::Netns;
+use testkit::run;
 
 const VIP: &str = "10.77.0.10";
 const PORT: u16 = 5556;
@@ -21,184 +24,60 @@ const RANGE: &str = "10.78.0.0/24";
 const SECRET: &str = "pair-secret-for-tests";
 const BIN: &str = env!("CARGO_BIN_EXE_haproxy-dataplaneapi");
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Why the test cannot run here, if it cannot.
-fn unsupported() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().next().map(String::from));
-    if uid.as_deref() != Some("0") {
-        return Some("not root (network namespaces need it)".into());
+/// Whether the test can run here: root (network namespaces) and the tools (in CI, where
+/// everything must be there, a missing one fails the test).
+fn supported() -> bool {
+    if !testkit::is_root() {
+        testkit::unmet("needs root (network namespaces)");
+        return false;
     }
-    for tool in ["ip", "haproxy", "curl", "openssl", "arping"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return Some(format!("no `{tool}`"));
-        }
-    }
-    None
+    ["ip", "haproxy", "curl", "openssl", "arping"]
+        .into_iter()
+        .all(testkit::have)
 }
 
 macro_rules! skip_unless_supported {
     () => {
-        if let Some(why) = unsupported() {
-            report(&format!("skipped: {why}"));
+        if !supported() {
             return;
         }
     };
 }
 
-/// Two network namespaces joined by a veth; removed on drop, even after a failure.
-struct Net {
-    names: [String; 2],
-}
+/// Pairs made so far in this process (the tests run in parallel: each pair its namespaces).
+static PAIRS: AtomicUsize = AtomicUsize::new(0);
 
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-impl Net {
-    fn new() -> Net {
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let base = format!("dpha{}x{n}", std::process::id());
-        let net = Net {
-            names: [format!("{base}a"), format!("{base}b")],
-        };
-        for ns in &net.names {
-            run(Command::new("ip").args(["netns", "add", ns]));
-        }
-        let [a, b] = &net.names;
-        run(Command::new("ip").args([
-            "netns", "exec", a, "ip", "link", "add", "ha0", "type", "veth", "peer", "name", "ha0",
-            "netns", b,
-        ]));
-        for (ns, addr) in [(a, "10.77.0.2/24"), (b, "10.77.0.3/24")] {
-            for args in [
-                vec!["link", "set", "lo", "up"],
-                vec!["link", "set", "ha0", "up"],
-                vec!["addr", "add", addr, "dev", "ha0"],
-            ] {
-                run(Command::new("ip")
-                    .args(["netns", "exec", ns, "ip"])
-                    .args(args));
-            }
-            // As the appliance's sysctl.d does: haproxy binds VIPs the node does not hold.
-            run(Command::new("ip").args([
-                "netns",
-                "exec",
-                ns,
-                "sysctl",
-                "-qw",
-                "net.ipv4.ip_nonlocal_bind=1",
-            ]));
-        }
-        net
+/// The pair's two namespaces, joined by a veth `ha0` (10.77.0.2 and 10.77.0.3 /24) made inside
+/// the first; deleted when dropped (also after a failure), with the veth.
+fn pair_namespaces() -> [Netns; 2] {
+    let n = PAIRS.fetch_add(1, Ordering::SeqCst);
+    let [a, b] = ["a", "b"].map(|node| Netns::create("dpha", &format!("{node}{n}")));
+    a.ip(&[
+        "link",
+        "add",
+        "ha0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "ha0",
+        "netns",
+        b.name(),
+    ]);
+    for (ns, addr) in [(&a, "10.77.0.2/24"), (&b, "10.77.0.3/24")] {
+        ns.ip(&["link", "set", "ha0", "up"]);
+        ns.ip(&["addr", "add", addr, "dev", "ha0"]);
+        // As the appliance's sysctl.d does: haproxy binds VIPs the node does not hold.
+        run(ns
+            .command("sysctl")
+            .args(["-qw", "net.ipv4.ip_nonlocal_bind=1"]));
     }
-}
-
-impl Drop for Net {
-    fn drop(&mut self) {
-        for ns in &self.names {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    run(Command::new("openssl").args(args).current_dir(dir));
-}
-
-/// The pair's CA in `dir` (ca.crt, ca.key).
-fn make_ca(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=pair CA",
-        ],
-    );
-}
-
-/// A server certificate for `addr` and the VIP, signed by the CA in `ca_dir`.
-fn make_server_cert(dir: &Path, ca_dir: &Path, addr: &str) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            &format!("/CN={addr}"),
-        ],
-    );
-    std::fs::write(
-        dir.join("san.ext"),
-        format!("subjectAltName=IP:{addr},IP:{VIP}\n"),
-    )
-    .expect("san.ext");
-    let ca = ca_dir.display().to_string();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            &format!("{ca}/ca.crt"),
-            "-CAkey",
-            &format!("{ca}/ca.key"),
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ],
-    );
-    std::fs::copy(ca_dir.join("ca.crt"), dir.join("ca.crt")).expect("ca.crt");
+    [a, b]
 }
 
 /// One appliance of the pair: haproxy and the API in its namespace.
 struct Node {
-    ns: String,
+    ns: Netns,
     addr: &'static str,
     peer: &'static str,
     dir: tempfile::TempDir,
@@ -207,10 +86,10 @@ struct Node {
 }
 
 impl Node {
-    fn new(ns: &str, addr: &'static str, peer: &'static str, ca: &Path, ranges: &[&str]) -> Node {
+    fn new(ns: Netns, addr: &'static str, peer: &'static str, ca: &Path, ranges: &[&str]) -> Node {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
-        make_server_cert(d, ca, addr);
+        common::make_server_cert(d, ca, &[addr, VIP]);
         std::fs::write(d.join("haproxy.cfg"), common::base_config(d)).expect("haproxy.cfg");
         std::fs::write(d.join("ha-peer.secret"), format!("{SECRET}\n")).expect("secret");
         let ranges: String = ranges.iter().map(|r| format!("  - {r}\n")).collect();
@@ -225,7 +104,7 @@ impl Node {
         )
         .expect("curlrc");
         let mut node = Node {
-            ns: ns.to_string(),
+            ns,
             addr,
             peer,
             dir,
@@ -242,28 +121,14 @@ impl Node {
     }
 
     fn in_ns(&self, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns, program]);
-        cmd
+        self.ns.command(program)
     }
 
     fn start_haproxy(&mut self) {
-        let child = self
-            .in_ns("haproxy")
-            .arg("-W")
-            .arg("-S")
-            .arg(self.path("master.sock"))
-            .arg("-f")
-            .arg(self.path("haproxy.cfg"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy");
-        self.haproxy = Some(child);
-        common::wait_for(
-            || self.path("master.sock").exists(),
-            "haproxy's master socket",
-        );
+        self.haproxy = Some(common::start_haproxy(
+            self.in_ns("haproxy"),
+            self.dir.path(),
+        ));
     }
 
     fn start_api(&mut self) {
@@ -353,36 +218,13 @@ impl Node {
 
     /// A request from the node's namespace, with the API user's credentials or none.
     fn request(&self, method: &str, path: &str, body: Option<&str>, auth: bool) -> Reply {
-        let headers = tempfile::NamedTempFile::new().expect("headers file");
-        let mut cmd = self.in_ns("curl");
-        cmd.args(["-sS", "--max-time", "30", "-X", method, "--cacert"])
-            .arg(self.path("ca.crt"));
-        if auth {
-            cmd.arg("-K").arg(self.path("auth.curlrc"));
-        }
-        cmd.arg("-D")
-            .arg(headers.path())
-            .args(["-w", "\n%{http_code}"]);
-        if let Some(b) = body {
-            cmd.args(["-H", "Content-Type: application/json", "--data-binary", b]);
-        }
-        let out = cmd
-            .arg(format!("https://{}:{PORT}{path}", self.addr))
-            .output()
-            .expect("curl");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-        let status = code.trim().parse().unwrap_or_else(|_| {
-            panic!(
-                "curl {method} {path}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        Reply {
-            status,
-            headers: std::fs::read_to_string(headers.path()).unwrap_or_default(),
-            body: body.to_string(),
-        }
+        common::curl(
+            self.in_ns("curl"),
+            &format!("https://{}:{PORT}{path}", self.addr),
+            &self.path("ca.crt"),
+            auth.then(|| self.path("auth.curlrc")).as_deref(),
+            (method, body),
+        )
     }
 
     fn version(&self) -> u64 {
@@ -463,37 +305,29 @@ impl Node {
     }
 }
 
+/// The processes stop before the namespace goes (the fields drop after this).
 impl Drop for Node {
     fn drop(&mut self) {
         self.stop_api();
-        if let Some(mut h) = self.haproxy.take() {
-            let _ = Command::new("kill").arg(h.id().to_string()).status();
-            let _ = h.wait();
-        }
+        common::stop_haproxy(self.haproxy.take());
     }
 }
 
-/// Two nodes; the nodes are dropped (processes stopped) before the namespaces.
+/// Two nodes, each in its namespace, with one CA.
 struct Pair {
     a: Node,
     b: Node,
     _ca: tempfile::TempDir,
-    _net: Net,
 }
 
 impl Pair {
     fn new(ranges_b: &[&str]) -> Pair {
-        let net = Net::new();
+        let [ns_a, ns_b] = pair_namespaces();
         let ca = tempfile::tempdir().expect("tempdir");
-        make_ca(ca.path());
-        let a = Node::new(&net.names[0], "10.77.0.2", "10.77.0.3", ca.path(), &[RANGE]);
-        let b = Node::new(&net.names[1], "10.77.0.3", "10.77.0.2", ca.path(), ranges_b);
-        Pair {
-            a,
-            b,
-            _ca: ca,
-            _net: net,
-        }
+        common::make_ca(ca.path());
+        let a = Node::new(ns_a, "10.77.0.2", "10.77.0.3", ca.path(), &[RANGE]);
+        let b = Node::new(ns_b, "10.77.0.3", "10.77.0.2", ca.path(), ranges_b);
+        Pair { a, b, _ca: ca }
     }
 }
 

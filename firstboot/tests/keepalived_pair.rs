@@ -312,12 +312,11 @@ fn in_namespaces_the_primary_holds_the_addresses_and_a_killed_master_is_cleaned_
     let b_root = rendered(dir.path(), "b", &secondary, "default");
     let a = Netns::create("kapair", "a");
     let b = Netns::create("kapair", "b");
-    testkit::run(Command::new("ip").args([
+    // Made inside A, its peer moved to B: never in the machine's own namespace.
+    a.ip(&[
         "link",
         "add",
         "management",
-        "netns",
-        a.name(),
         "type",
         "veth",
         "peer",
@@ -325,7 +324,7 @@ fn in_namespaces_the_primary_holds_the_addresses_and_a_killed_master_is_cleaned_
         "management",
         "netns",
         b.name(),
-    ]));
+    ]);
     for (ns, address) in [(&a, "192.168.0.2/24"), (&b, "192.168.0.3/24")] {
         ns.ip(&["address", "add", address, "dev", "management"]);
         ns.ip(&["link", "set", "management", "up"]);
@@ -481,6 +480,8 @@ show() {
 }
 /lib/systemd/systemd-networkd >"$LOG" 2>&1 &
 pid=$!
+# networkd would keep this namespace alive after a failed step: it stops with the script
+trap 'kill $pid 2>/dev/null || true' EXIT
 i=0
 while [ $i -lt 100 ] && ! ip route | grep -q "default via 192.168.0.1"; do sleep 0.1; i=$((i+1)); done
 # what keepalived does on becoming MASTER
@@ -494,7 +495,6 @@ sleep 2
 show restart
 ip link set management-p down; sleep 1; ip link set management-p up; sleep 2
 show flap
-kill $pid
 "#;
 
 #[test]

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use testkit::run;
 
 pub const USER: &str = "admin";
 pub const PASSWORD: &str = "correct horse battery";
@@ -51,16 +52,6 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn sha512_crypt(password: &str) -> String {
     let mut child = Command::new("openssl")
         .args(["passwd", "-6", "-stdin"])
@@ -78,63 +69,50 @@ fn sha512_crypt(password: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A CA and a server certificate for 127.0.0.1 signed by it.
-fn certificates(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
+const EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
+/// A CA in `dir` (ca.crt, ca.key).
+pub fn make_ca(dir: &Path) {
     run(Command::new("openssl")
         .args(["req", "-x509"])
-        .args(ec)
-        .args([
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=test CA",
-        ])
+        .args(EC_KEY)
+        .args(["-keyout", "ca.key", "-out", "ca.crt", "-days", "2"])
+        .args(["-subj", "/CN=test CA"])
         .current_dir(dir));
+}
+
+/// A server certificate in `dir` (server.crt, server.key) for the IP addresses `ips`, signed by
+/// the CA in `ca_dir`, whose certificate is copied to `dir/ca.crt`.
+pub fn make_server_cert(dir: &Path, ca_dir: &Path, ips: &[&str]) {
     run(Command::new("openssl")
-        .args(["req"])
-        .args(ec)
-        .args([
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ])
+        .arg("req")
+        .args(EC_KEY)
+        .args(["-keyout", "server.key", "-out", "server.csr"])
+        .args(["-subj", &format!("/CN={}", ips[0])])
         .current_dir(dir));
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("san");
+    let sans: Vec<String> = ips.iter().map(|ip| format!("IP:{ip}")).collect();
+    std::fs::write(
+        dir.join("san.ext"),
+        format!("subjectAltName={}\n", sans.join(",")),
+    )
+    .expect("san.ext");
     run(Command::new("openssl")
-        .args([
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-        ])
-        .args([
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ])
+        .args(["x509", "-req", "-in", "server.csr", "-CA"])
+        .arg(ca_dir.join("ca.crt"))
+        .arg("-CAkey")
+        .arg(ca_dir.join("ca.key"))
+        .args(["-CAcreateserial", "-out", "server.crt", "-days", "2"])
+        .args(["-extfile", "san.ext"])
         .current_dir(dir));
+    if ca_dir != dir {
+        std::fs::copy(ca_dir.join("ca.crt"), dir.join("ca.crt")).expect("ca.crt");
+    }
 }
 
 /// The appliance's sections, as haproxy-firstboot writes them (trimmed to what a test needs).
@@ -155,7 +133,8 @@ impl Appliance {
     /// Starts haproxy and the API; `prepare` may change the directory's files first.
     pub fn start_with(prepare: impl FnOnce(&Path)) -> Appliance {
         let dir = tempfile::tempdir().expect("tempdir");
-        certificates(dir.path());
+        make_ca(dir.path());
+        make_server_cert(dir.path(), dir.path(), &["127.0.0.1"]);
         std::fs::write(dir.path().join("haproxy.cfg"), base_config(dir.path()))
             .expect("haproxy.cfg");
         let port = free_port();
@@ -181,31 +160,13 @@ impl Appliance {
             haproxy: None,
             api: None,
         };
-        a.start_haproxy();
+        a.haproxy = Some(start_haproxy(Command::new("haproxy"), a.dir.path()));
         a.start_api();
         a
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
-    }
-
-    fn start_haproxy(&mut self) {
-        let child = Command::new("haproxy")
-            .arg("-W")
-            .arg("-S")
-            .arg(self.path("master.sock"))
-            .arg("-f")
-            .arg(self.path("haproxy.cfg"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("haproxy");
-        self.haproxy = Some(child);
-        wait_for(
-            || self.path("master.sock").exists(),
-            "haproxy's master socket",
-        );
     }
 
     pub fn start_api(&mut self) {
@@ -254,48 +215,13 @@ impl Appliance {
         body: Option<&str>,
         auth: Option<&str>,
     ) -> Reply {
-        let headers = tempfile::NamedTempFile::new().expect("headers file");
-        let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "--max-time", "60", "-X", method, "--cacert"])
-            .arg(self.path("ca.crt"))
-            .arg("-D")
-            .arg(headers.path())
-            .args(["-w", "\n%{http_code}"]);
-        if let Some(a) = auth {
-            cmd.arg("-K").arg(self.path(a));
-        }
-        if body.is_some() {
-            let ct = if path.contains("/raw") {
-                "text/plain"
-            } else {
-                "application/json"
-            };
-            cmd.args(["-H", &format!("Content-Type: {ct}"), "--data-binary", "@-"]);
-        }
-        cmd.arg(format!("https://127.0.0.1:{}{path}", self.port))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("curl");
-        let mut stdin = child.stdin.take().expect("stdin");
-        if let Some(b) = body {
-            stdin.write_all(b.as_bytes()).expect("body");
-        }
-        drop(stdin);
-        let out = child.wait_with_output().expect("curl output");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-        let status = code.trim().parse().unwrap_or_else(|_| {
-            panic!(
-                "curl {method} {path}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-        Reply {
-            status,
-            headers: std::fs::read_to_string(headers.path()).unwrap_or_default(),
-            body: body.to_string(),
-        }
+        curl(
+            Command::new("curl"),
+            &format!("https://127.0.0.1:{}{path}", self.port),
+            &self.path("ca.crt"),
+            auth.map(|a| self.path(a)).as_deref(),
+            (method, body),
+        )
     }
 
     pub fn version(&self) -> u64 {
@@ -339,11 +265,89 @@ impl Appliance {
 impl Drop for Appliance {
     fn drop(&mut self) {
         self.kill_api();
-        if let Some(mut h) = self.haproxy.take() {
-            // SIGTERM to the master stops the workers too.
-            let _ = Command::new("kill").arg(h.id().to_string()).status();
-            let _ = h.wait();
-        }
+        stop_haproxy(self.haproxy.take());
+    }
+}
+
+/// haproxy (the program of `cmd`, which may run it elsewhere, e.g. in a network namespace) in
+/// master-worker mode on `dir/haproxy.cfg`, its master CLI on `dir/master.sock`; returns once
+/// that socket exists.
+pub fn start_haproxy(mut cmd: Command, dir: &Path) -> Child {
+    let child = cmd
+        .arg("-W")
+        .arg("-S")
+        .arg(dir.join("master.sock"))
+        .arg("-f")
+        .arg(dir.join("haproxy.cfg"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("haproxy");
+    wait_for(
+        || dir.join("master.sock").exists(),
+        "haproxy's master socket",
+    );
+    child
+}
+
+/// Stops what [`start_haproxy`] started: SIGTERM to the master stops the workers too.
+pub fn stop_haproxy(haproxy: Option<Child>) {
+    if let Some(mut h) = haproxy {
+        let _ = Command::new("kill").arg(h.id().to_string()).status();
+        let _ = h.wait();
+    }
+}
+
+/// `method` (with `body`, if any) to `url` with `curl` (the program of `cmd`, which may run it
+/// elsewhere, e.g. in a network namespace), verifying TLS against `ca`, with the credentials of
+/// curl config file `auth` (None: none).
+pub fn curl(
+    mut cmd: Command,
+    url: &str,
+    ca: &Path,
+    auth: Option<&Path>,
+    (method, body): (&str, Option<&str>),
+) -> Reply {
+    let headers = tempfile::NamedTempFile::new().expect("headers file");
+    cmd.args(["-sS", "--max-time", "60", "-X", method, "--cacert"])
+        .arg(ca)
+        .arg("-D")
+        .arg(headers.path())
+        .args(["-w", "\n%{http_code}"]);
+    if let Some(a) = auth {
+        cmd.arg("-K").arg(a);
+    }
+    if body.is_some() {
+        let ct = if url.contains("/raw") {
+            "text/plain"
+        } else {
+            "application/json"
+        };
+        cmd.args(["-H", &format!("Content-Type: {ct}"), "--data-binary", "@-"]);
+    }
+    cmd.arg(url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("curl");
+    let mut stdin = child.stdin.take().expect("stdin");
+    if let Some(b) = body {
+        stdin.write_all(b.as_bytes()).expect("body");
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("curl output");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let status = code.trim().parse().unwrap_or_else(|_| {
+        panic!(
+            "curl {method} {url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    Reply {
+        status,
+        headers: std::fs::read_to_string(headers.path()).unwrap_or_default(),
+        body: body.to_string(),
     }
 }
 

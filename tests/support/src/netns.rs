@@ -1,7 +1,6 @@
 //! Network namespaces a test creates for itself: every address a test uses lives in one, and
 //! nothing is sent from or to the machine's own namespace (loopback aside).
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::run;
@@ -82,8 +81,19 @@ fn remove_stale(tag: &str) {
         else {
             continue;
         };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        if !alive(pid) {
             let _ = Command::new("ip").args(["netns", "del", name]).output();
         }
     }
+}
+
+/// Whether process `pid` exists and is not a zombie (a killed test whose parent has not
+/// reaped it yet, e.g. one reparented to an init that reaps late, is gone all the same).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // The state follows the command name, which is in parentheses and may contain any.
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X")
+    })
 }
