@@ -121,16 +121,12 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let ha = match settings.ha.clone() {
         Some(ha) => {
-            let state_dir = settings
-                .transaction_dir
-                .parent()
-                .unwrap_or(&settings.transaction_dir);
             // The role is read from the addresses at every write: fail now, loudly, if they
             // cannot be listed (getifaddrs needs netlink), rather than refuse every write later.
             dataplane::ha::holds_address(ha.management_vip).context(
                 "an HA node must list its addresses to know its role (a systemd sandbox must allow AF_NETLINK)",
             )?;
-            Some(Pair::new(ha, state_dir)?)
+            Some(Pair::new(ha)?)
         }
         None => None,
     };

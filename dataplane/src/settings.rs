@@ -64,6 +64,9 @@ pub struct HaSettings {
     pub vip_interface: String,
     /// Where a split-brain loser keeps the configuration it loses.
     pub split_brain_dir: PathBuf,
+    /// Where the pair's state is kept (the digest both nodes last agreed on): the transaction
+    /// directory's parent.
+    pub state_dir: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -288,12 +291,13 @@ impl Ha {
             Some(i) => return invalid(format!("ha.vip_interface: {i:?} is not an interface name")),
             None => return invalid("ha.vip_interface is required".into()),
         };
-        let split_brain_dir = self.split_brain_dir.unwrap_or_else(|| {
-            transaction_dir
-                .parent()
-                .unwrap_or(Path::new("/var/lib/dataplaneapi"))
-                .join("split-brain")
-        });
+        let state_dir = transaction_dir
+            .parent()
+            .unwrap_or(Path::new("/var/lib/dataplaneapi"))
+            .to_path_buf();
+        let split_brain_dir = self
+            .split_brain_dir
+            .unwrap_or_else(|| state_dir.join("split-brain"));
         Ok(HaSettings {
             node_address,
             peer_address,
@@ -305,6 +309,7 @@ impl Ha {
             service_ranges: ranges(self.service_ranges)?,
             vip_interface,
             split_brain_dir,
+            state_dir,
         })
     }
 }

@@ -498,10 +498,20 @@ fn a_backup_that_was_down_catches_up() {
     report(&format!(
         "ha_pair: with the BACKUP down: X-Ha-Replication: {h}"
     ));
+    // A peer found unreachable is not tried by the next commit (a powered-off peer would make
+    // every write wait for the push's timeout); the watch catches it up when it returns.
+    let r = p.a.create_service("svc2", "10.78.0.6", 8080);
+    assert_eq!(r.status, 202, "{}", r.body);
+    let h = replication(&r);
+    assert!(
+        h.starts_with("peer-behind; not sent: ") && h.contains("the watch sends it"),
+        "{}",
+        r.headers
+    );
 
     p.b.start_api();
     let took = eventually(Duration::from_secs(5), "B to catch up", || {
-        p.b.has_frontend("svc1")
+        p.b.has_frontend("svc1") && p.b.has_frontend("svc2")
     });
     assert_eq!(p.b.version(), p.a.version());
     eventually(Duration::from_secs(3), "A to see B in sync", || {

@@ -291,8 +291,10 @@ fn prune(trees: &Path, keep: usize) -> Result<(), StageError> {
 /// before it could unmount leaves the host's /sys, /proc and device nodes mounted in its root,
 /// and removing through them would reach the host's.
 fn remove_tree(path: &Path) -> Result<(), StageError> {
-    let Ok(real) = fs::canonicalize(path) else {
-        return Ok(());
+    let real = match fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io("resolving", path)(e)),
     };
     let mountinfo = fs::read_to_string("/proc/self/mountinfo")
         .map_err(io("reading", Path::new("/proc/self/mountinfo")))?;
@@ -313,7 +315,7 @@ fn remove_tree(path: &Path) -> Result<(), StageError> {
 }
 
 /// The mount points in `mountinfo` (`/proc/self/mountinfo`) at or below `dir`.
-pub fn mounts_below(mountinfo: &str, dir: &Path) -> Vec<String> {
+fn mounts_below(mountinfo: &str, dir: &Path) -> Vec<String> {
     mountinfo
         .lines()
         .filter_map(|line| line.split(' ').nth(4))

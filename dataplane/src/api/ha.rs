@@ -37,12 +37,8 @@ pub async fn replica(
     let body = body.map_err(|e| ApiError::new(e.status(), e.body_text()))?;
     let replica: Replica = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("not a replica: {e}")))?;
-    match replicate::receive(&app, pair, replica).await {
-        Ok((version, digest)) => {
-            Ok(Json(json!({"version": version, "digest": digest})).into_response())
-        }
-        Err(refusal) => Err(ApiError::new(refusal.status, refusal.message)),
-    }
+    let (version, digest) = replicate::receive(&app, pair, replica).await?;
+    Ok(Json(json!({"version": version, "digest": digest})).into_response())
 }
 
 /// On the BACKUP of a pair, every change (POST, PUT, DELETE, PATCH of the Data Plane API) is

@@ -74,9 +74,8 @@ impl fmt::Debug for Secret {
 /// What this node last learnt of its peer (MASTER only: the BACKUP does not watch).
 #[derive(Debug, Default, Clone)]
 pub struct PeerView {
-    pub role: Option<Role>,
+    /// The peer's configuration version, as it last reported or confirmed it.
     pub version: Option<u64>,
-    pub digest: Option<String>,
     /// Whether the peer has this node's replicated sections and version (None: not known yet).
     pub in_sync: Option<bool>,
     /// Why not, when it is not.
@@ -119,8 +118,8 @@ impl fmt::Debug for PeerClient {
 }
 
 impl Pair {
-    /// Reads the shared secret and the CA; `state_dir` keeps what the pair last agreed on.
-    pub fn new(settings: HaSettings, state_dir: &Path) -> Result<Pair, HaError> {
+    /// Reads the shared secret and the CA.
+    pub fn new(settings: HaSettings) -> Result<Pair, HaError> {
         let secret = read_secret(&settings.secret_file)?;
         let config = peer::client_config(&settings.ca_file)?;
         let token =
@@ -138,20 +137,24 @@ impl Pair {
             view: Mutex::default(),
             push: tokio::sync::Mutex::new(()),
             announcing: tokio::sync::Mutex::new(()),
-            confirmed_file: state_dir.join("ha-confirmed-digest"),
+            confirmed_file: settings.state_dir.join("ha-confirmed-digest"),
             last_logged: Mutex::default(),
             settings,
         })
     }
 
     /// MASTER exactly while the management VIP is on one of this node's interfaces. A failure
-    /// to list them counts as BACKUP (refusing writes is the safe side).
+    /// to list them counts as BACKUP (refusing writes is the safe side); logged once a minute
+    /// (the watch asks every second).
     pub fn role(&self) -> Role {
         match holds_address(self.settings.management_vip) {
             Ok(true) => Role::Master,
             Ok(false) => Role::Backup,
             Err(e) => {
-                eprintln!("haproxy-dataplaneapi: {e}; acting as BACKUP");
+                let message = format!("haproxy-dataplaneapi: {e}; acting as BACKUP");
+                if self.first_time(&message) {
+                    eprintln!("{message}");
+                }
                 Role::Backup
             }
         }

@@ -11,7 +11,7 @@ use hyper::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use super::{Pair, Role, commands, digest, digest_of};
-use crate::api::App;
+use crate::api::{ApiError, App};
 use crate::cfg::Document;
 use crate::store::{Store, StoreError};
 
@@ -95,9 +95,25 @@ impl Pair {
 
     /// Sends the peer the current configuration and waits for its answer. The commit stands
     /// either way; a peer that does not confirm is reported behind and logged (after a commit
-    /// always, from the watch when the reason changes).
+    /// always, from the watch when the reason changes). After a commit, a peer the watch last
+    /// found away (unreachable, unreadable or MASTER too) is not sent anything: a powered-off
+    /// peer would make every write wait `PUSH_TIMEOUT`, and the watch, looking every second,
+    /// pushes as soon as the peer answers as BACKUP.
     pub async fn push(&self, store: &Store, after_commit: bool) -> Replication {
         let _one = self.push.lock().await;
+        if after_commit {
+            let view = self.view();
+            if view.away {
+                let why = view.reason.unwrap_or_else(|| "away".into());
+                let reason =
+                    format!("not sent: {why}; the watch sends it when the peer answers as BACKUP");
+                eprintln!(
+                    "haproxy-dataplaneapi: warning: HA peer {} is behind: {reason}",
+                    self.settings.peer_address
+                );
+                return Replication::PeerBehind(reason);
+            }
+        }
         let outcome = match store.current() {
             Ok(snap) => self.send(&snap.doc).await,
             Err(e) => Replication::PeerBehind(format!("cannot read the configuration: {e}")),
@@ -135,15 +151,16 @@ impl Pair {
             .await;
         let (status, body) = match answer {
             Ok(a) => a,
-            Err(e) => return Replication::PeerBehind(e.to_string()),
+            Err(e) => {
+                // Unreachable, as the watch would find it: the next commit does not wait for it.
+                self.update_view(|v| v.away = true);
+                return Replication::PeerBehind(e.to_string());
+            }
         };
         let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         if status == StatusCode::OK && value["digest"] == replica.digest.as_str() {
             self.confirm(&replica.digest);
-            self.update_view(|v| {
-                v.version = Some(replica.version);
-                v.digest = Some(replica.digest.clone());
-            });
+            self.update_view(|v| v.version = Some(replica.version));
             return Replication::InSync;
         }
         let message = value["message"]
@@ -222,9 +239,7 @@ impl Pair {
         }
         let mut returned = false;
         self.update_view(|v| {
-            v.role = Some(Role::Backup);
             v.version = Some(peer.version);
-            v.digest = Some(peer.digest.clone());
             returned = std::mem::replace(&mut v.away, false);
         });
         Some((peer, returned))
@@ -353,24 +368,17 @@ async fn announce_again(app: Arc<App>) {
     }
 }
 
-/// Why a replica is refused: the status and the message answered (and logged).
-#[derive(Debug)]
-pub struct Refusal {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-/// A refusal, logged unless it is the one logged last within a minute (the MASTER's watch
-/// pushes every second).
-fn refuse(pair: &Pair, status: StatusCode, message: String) -> Refusal {
+/// A replica's refusal, logged unless it is the one logged last within a minute (the MASTER's
+/// watch pushes every second).
+fn refuse(pair: &Pair, status: StatusCode, message: String) -> ApiError {
     if pair.first_time(&message) {
         eprintln!("haproxy-dataplaneapi: replica refused ({status}): {message}");
     }
-    Refusal { status, message }
+    ApiError::new(status, message)
 }
 
 /// What the receiving node answers for a replica: its version and digest once it has it.
-pub async fn receive(app: &App, pair: &Pair, replica: Replica) -> Result<(u64, String), Refusal> {
+pub async fn receive(app: &App, pair: &Pair, replica: Replica) -> Result<(u64, String), ApiError> {
     let s = &pair.settings;
     if pair.role() == Role::Master {
         pair.mark_split_brain();
@@ -378,13 +386,13 @@ pub async fn receive(app: &App, pair: &Pair, replica: Replica) -> Result<(u64, S
             "haproxy-dataplaneapi: split-brain: {} sent a replica (version {}) while this node holds the management VIP {}; refused",
             replica.node, replica.version, s.management_vip
         );
-        return Err(Refusal {
-            status: StatusCode::CONFLICT,
-            message: format!(
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
                 "split-brain: {} is MASTER too (it holds the management VIP {}); replica refused",
                 s.node_address, s.management_vip
             ),
-        });
+        ));
     }
     mismatch(pair, &replica).map_or(Ok(()), |m| {
         Err(refuse(pair, StatusCode::UNPROCESSABLE_ENTITY, m))

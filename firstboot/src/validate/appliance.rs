@@ -152,17 +152,22 @@ impl Ctx<'_> {
             self.problem(key, format!("not set; expected a password{rule}"));
             return None;
         };
-        if !self.conforms(key, &pw) {
+        self.printable_secret(key, pw)
+    }
+
+    /// A given password or secret: within the definition's `MinLen`/`MaxLen`, printable.
+    pub(super) fn printable_secret(&mut self, key: &str, value: String) -> Option<Secret> {
+        if !self.conforms(key, &value) {
             return None;
         }
-        if pw.chars().any(char::is_control) {
+        if value.chars().any(char::is_control) {
             self.problem(
                 key,
                 "contains a control character (line break, tab, …); expected printable characters",
             );
             return None;
         }
-        Some(Secret(pw))
+        Some(Secret(value))
     }
 
     fn boolean(&mut self, key: &str) -> Option<bool> {

@@ -313,19 +313,24 @@ impl Ctx<'_> {
         let min = u64::try_from(SECRET_MIN_CHARS).unwrap_or(u64::MAX);
         let rule = declared::length_rule(min, max);
         let Some(secret) = self.given(HA_SHARED_SECRET).map(str::to_owned) else {
+            let given: Vec<String> = [HA_PEER_IP, HA_MANAGEMENT_VIP]
+                .into_iter()
+                .filter(|k| self.given(k).is_some())
+                .map(|k| self.refer(k))
+                .collect();
             self.problem(
                 HA_SHARED_SECRET,
                 format!(
-                    "not set; expected a secret of {rule}, the same on both appliances, because \
-                     an HA pair is configured"
+                    "not set although {} {} given; expected a secret of {rule}, the same on both \
+                     appliances, for an HA pair",
+                    given.join(" and "),
+                    if given.len() == 1 { "is" } else { "are" }
                 ),
             );
             return None;
         };
-        if !self.conforms(HA_SHARED_SECRET, &secret) {
-            return None;
-        }
-        let n = secret.chars().count();
+        let secret = self.printable_secret(HA_SHARED_SECRET, secret)?;
+        let n = secret.0.chars().count();
         if n < SECRET_MIN_CHARS {
             self.problem(
                 HA_SHARED_SECRET,
@@ -336,14 +341,7 @@ impl Ctx<'_> {
             );
             return None;
         }
-        if secret.chars().any(char::is_control) {
-            self.problem(
-                HA_SHARED_SECRET,
-                "contains a control character (line break, tab, …); expected printable characters",
-            );
-            return None;
-        }
-        Some(Secret(secret))
+        Some(secret)
     }
 }
 

@@ -188,8 +188,9 @@ fn either_address_turns_the_pair_on_and_then_all_three_are_required() {
             "Management Virtual IP (ha.management_vip): not set although Peer Management IP \
              (ha.peer_ip) is given; expected the management virtual IP both appliances share, \
              e.g. 192.168.0.10, for an HA pair (or neither, for a single appliance)",
-            "Shared Secret (ha.shared_secret): not set; expected a secret of 8 to 128 \
-             characters, the same on both appliances, because an HA pair is configured",
+            "Shared Secret (ha.shared_secret): not set although Peer Management IP \
+             (ha.peer_ip) is given; expected a secret of 8 to 128 characters, the same on both \
+             appliances, for an HA pair",
         ]
     );
     let only_vip = with(pair(), &[("ha.peer_ip", Some("NULL"))]);
