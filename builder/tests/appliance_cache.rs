@@ -3,7 +3,9 @@
 //! files are only used when the archive's indices vouch for them.
 //!
 //! The end-to-end proof (a warm rebuild is byte-identical to a cold one) needs root, network
-//! and minutes: `bash scripts/bench-appliance` runs it and compares the digests.
+//! and minutes, so it runs only when asked (`APPLIANCE_CACHE_TEST=1`,
+//! `a_warm_rebuild_is_byte_identical_to_a_cold_one`); `bash scripts/bench-appliance` makes the
+//! same comparison while it times the builds.
 #![allow(clippy::unwrap_used)]
 
 use std::os::unix::fs::PermissionsExt;
