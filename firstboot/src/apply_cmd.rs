@@ -181,7 +181,9 @@ fn live_effects(cfg: &firstboot::config::ValidatedConfig, report: &apply::Report
 /// keepalived, or stops it when the appliance is no longer one of a pair. Without `--no-block`
 /// a start would wait for this unit, which keepalived's drop-in orders it after.
 fn ha_live_effects(cfg: &firstboot::config::ValidatedConfig, report: &apply::Report) {
-    use firstboot::render::ha::{KEEPALIVED_CONF, KEEPALIVED_DROPIN, NONLOCAL_BIND, SYSCTL_CONF};
+    use firstboot::render::ha::{
+        DROPINS, KEEPALIVED_CONF, KEEPALIVED_DROPIN, NONLOCAL_BIND, SYSCTL_CONF,
+    };
     let changed = |path: &str| report.changed.iter().any(|c| c == path);
     let nonlocal_bind = if cfg.ha().is_some() {
         Some("1")
@@ -198,7 +200,7 @@ fn ha_live_effects(cfg: &firstboot::config::ValidatedConfig, report: &apply::Rep
             eprintln!("haproxy-firstboot: cannot set {NONLOCAL_BIND} to {want}: {e}");
         }
     }
-    if changed(KEEPALIVED_DROPIN) {
+    if DROPINS.iter().any(|d| changed(d)) {
         systemctl(&["daemon-reload"]);
     }
     if changed(KEEPALIVED_CONF) || changed(KEEPALIVED_DROPIN) {

@@ -199,6 +199,76 @@ fn systemd_analyze_verify_accepts_the_drop_in() {
     }
 }
 
+/// The address families `systemd-analyze security --offline` says the unit at `unit` (with the
+/// drop-ins beside it) may use, of AF_PACKET and AF_NETLINK.
+fn packet_and_netlink_allowed(unit: &Path) -> Vec<&'static str> {
+    let o = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--no-pager"])
+        .arg(unit)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    ["AF_PACKET", "AF_NETLINK"]
+        .into_iter()
+        .filter(|af| {
+            out.lines()
+                .any(|l| l.starts_with(&format!("✗ RestrictAddressFamilies=~{af} ")))
+        })
+        .collect()
+}
+
+/// The Data Plane API's sandbox widens (raw packets, netlink) for a node of a pair only: the
+/// unit the image ships keeps both out, the pair's drop-in lets them in, systemd accepts it.
+#[test]
+fn the_dataplaneapi_drop_in_widens_the_sandbox_for_a_pair_only() {
+    const UNIT_DROPIN: &str = "etc/systemd/system/dataplaneapi.service.d/ha.conf";
+    if !have("systemd-analyze") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let single = rendered(dir.path(), "single", &default_props(), "default");
+    assert!(!single.join(UNIT_DROPIN).exists());
+    let root = rendered(
+        dir.path(),
+        "pair",
+        &ha_props(default_props(), "primary"),
+        "default",
+    );
+    let units = dir.path().join("units");
+    std::fs::create_dir_all(units.join("dataplaneapi.service.d")).unwrap();
+    // ExecStart must name an existing executable.
+    let stub = stub(dir.path(), &dir.path().join("announced"));
+    let unit_text = std::fs::read_to_string(root.join("etc/systemd/system/dataplaneapi.service"))
+        .unwrap()
+        .replace("/usr/local/bin/dataplaneapi", stub.to_str().unwrap());
+    let unit = units.join("dataplaneapi.service");
+    std::fs::write(&unit, unit_text).unwrap();
+    assert_eq!(packet_and_netlink_allowed(&unit), Vec::<&str>::new());
+    let dropin = std::fs::read_to_string(root.join(UNIT_DROPIN)).unwrap();
+    std::fs::write(units.join("dataplaneapi.service.d/ha.conf"), &dropin).unwrap();
+    assert_eq!(
+        packet_and_netlink_allowed(&unit),
+        ["AF_PACKET", "AF_NETLINK"],
+        "{dropin}"
+    );
+    let o = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&unit)
+        .env("SYSTEMD_UNIT_PATH", format!("{}:", units.display()))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "systemd-analyze verify:\n{dropin}\n{}",
+        text(&o)
+    );
+    assert!(
+        dropin
+            .lines()
+            .any(|l| l == "CapabilityBoundingSet=CAP_NET_RAW")
+    );
+}
+
 /// The configuration as the namespace test runs it (see the module's comment).
 fn for_namespace(conf: &str, stub: &Path) -> String {
     let mut out = String::new();
@@ -414,6 +484,7 @@ fn the_pair_files_come_and_go_with_the_pair() {
     for (path, mode) in [
         (CONF, 0o600),
         (DROPIN, 0o644),
+        ("etc/systemd/system/dataplaneapi.service.d/ha.conf", 0o644),
         ("etc/sysctl.d/60-haproxy-ha.conf", 0o644),
         ("etc/haproxy/ha-peer.secret", 0o600),
     ] {
@@ -439,6 +510,7 @@ fn the_pair_files_come_and_go_with_the_pair() {
     for path in [
         CONF,
         DROPIN,
+        "etc/systemd/system/dataplaneapi.service.d/ha.conf",
         "etc/sysctl.d/60-haproxy-ha.conf",
         "etc/haproxy/ha-peer.secret",
     ] {

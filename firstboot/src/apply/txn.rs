@@ -47,6 +47,7 @@ pub const MANAGED_DIRS: &[&str] = &[
     "etc/sysctl.d",
     "etc/systemd/system",
     "etc/systemd/system/keepalived.service.d",
+    "etc/systemd/system/dataplaneapi.service.d",
     "etc/vmware",
     STATE_DIR,
 ];

@@ -1,5 +1,5 @@
 //! The HA pair's files (docs/ha-pair.md): keepalived's configuration and its unit's drop-in,
-//! the sysctl that lets haproxy bind VIPs the node does not hold, the shared secret for the
+//! the Data Plane API unit's drop-in (raw packets and netlink, for a pair only), the sysctl that lets haproxy bind VIPs the node does not hold, the shared secret for the
 //! Data Plane API's replication, and the `ha:` section of `dataplaneapi.yaml`. A single
 //! appliance has none of them: [`HA_FILES`] are then removed.
 //!
@@ -20,9 +20,19 @@ pub const KEEPALIVED_CONF: &str = "etc/keepalived/keepalived.conf";
 pub const KEEPALIVED_DROPIN: &str = "etc/systemd/system/keepalived.service.d/appliance.conf";
 pub const SYSCTL_CONF: &str = "etc/sysctl.d/60-haproxy-ha.conf";
 pub const PEER_SECRET: &str = "etc/haproxy/ha-peer.secret";
+pub const DATAPLANEAPI_DROPIN: &str = "etc/systemd/system/dataplaneapi.service.d/ha.conf";
 
 /// The files only an HA pair has: removed from a single appliance (one that was a pair before).
-pub const HA_FILES: &[&str] = &[KEEPALIVED_CONF, KEEPALIVED_DROPIN, SYSCTL_CONF, PEER_SECRET];
+pub const HA_FILES: &[&str] = &[
+    KEEPALIVED_CONF,
+    KEEPALIVED_DROPIN,
+    SYSCTL_CONF,
+    PEER_SECRET,
+    DATAPLANEAPI_DROPIN,
+];
+
+/// The drop-ins: systemd reads them only after a reload (`apply` asks for one when they change).
+pub const DROPINS: &[&str] = &[KEEPALIVED_DROPIN, DATAPLANEAPI_DROPIN];
 
 /// VRRP advertisement interval in seconds. A MASTER that stops advertising is replaced after
 /// three intervals plus the BACKUP's skew time ((256 − priority) / 256 intervals): 0.1 s gives
@@ -63,6 +73,10 @@ struct KeepalivedDropin<'a> {
 #[derive(Template)]
 #[template(path = "sysctl-ha.conf", escape = "none")]
 struct SysctlConf;
+
+#[derive(Template)]
+#[template(path = "dataplaneapi-ha.conf", escape = "none")]
+struct DataplaneapiDropin;
 
 /// The `ha:` section of `dataplaneapi.yaml`; its keys are those the Data Plane API reads
 /// (docs/ha-pair.md).
@@ -133,6 +147,11 @@ pub(super) fn render(
         0o644,
     ));
     out.push(RenderedFile::text(SYSCTL_CONF, SysctlConf.render()?, 0o644));
+    out.push(RenderedFile::text(
+        DATAPLANEAPI_DROPIN,
+        DataplaneapiDropin.render()?,
+        0o644,
+    ));
     // The Data Plane API reads the secret from here (root's alone); a trailing newline ends it.
     out.push(RenderedFile::text(
         PEER_SECRET,
