@@ -339,9 +339,10 @@ fn scenario(ctx: &Ctx<'_>, pair: &mut [Node; 2]) {
     backup_refuses_writes(ctx, pair, master, &services);
     let master = converged(ctx, pair, Some(master), &services, "after programming");
     let master = kill_keepalived(ctx, pair, master, &services);
-    let master = stop_haproxy(ctx, pair, master, &services);
+    let master = stop_unit(ctx, pair, master, &services, ("b", "haproxy"));
     let master = power_off_and_return(ctx, pair, master, &mut services);
-    let master = stop_dataplaneapi(ctx, pair, master, &services);
+    // (d): keepalived's health check gives up MASTER when the Data Plane API is down, too.
+    let master = stop_unit(ctx, pair, master, &services, ("d", "dataplaneapi"));
     let count = std::env::var("HA_FAILOVERS")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -704,23 +705,9 @@ fn kill_keepalived(
     converged(ctx, pair, Some(new), services, "after (a)")
 }
 
-/// Failover (b): haproxy stopped on the MASTER, then started again.
-fn stop_haproxy(ctx: &Ctx<'_>, pair: &mut [Node; 2], master: usize, services: &Services) -> usize {
-    stop_unit(ctx, pair, master, services, ("b", "haproxy"))
-}
-
-/// (d): keepalived's health check gives up MASTER when the Data Plane API is down, too.
-fn stop_dataplaneapi(
-    ctx: &Ctx<'_>,
-    pair: &mut [Node; 2],
-    master: usize,
-    services: &Services,
-) -> usize {
-    stop_unit(ctx, pair, master, services, ("d", "dataplaneapi"))
-}
-
-/// `systemctl stop UNIT` on the MASTER: the other node takes over; UNIT started again, the old
-/// MASTER comes back as the BACKUP and the pair converges. `step` is (the scenario's letter, UNIT).
+/// Failovers (b) haproxy and (d) dataplaneapi: `systemctl stop UNIT` on the MASTER: the other
+/// node takes over; UNIT started again, the old MASTER comes back as the BACKUP and the pair
+/// converges. `step` is (the scenario's letter, UNIT).
 fn stop_unit(
     ctx: &Ctx<'_>,
     pair: &mut [Node; 2],

@@ -26,6 +26,15 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
 
 /// The rustls configuration from PEM files (certificate chain, private key).
+/// The TLS crypto provider of the server, the peer client and `dataplaneapi check`: ring rather
+/// than aws-lc-rs (no C toolchain or cmake in the build, and the classic key exchanges are what
+/// the Supervisor's Go client offers anyway). rustls 0.23.48 marks it deprecated only for
+/// lacking post-quantum key exchange.
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    #[allow(deprecated)]
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
 pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<ServerConfig> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .with_context(|| format!("cannot read the TLS certificate {}", cert.display()))?
@@ -36,11 +45,7 @@ pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<ServerConfig> {
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .with_context(|| format!("cannot read the TLS private key {} (PEM)", key.display()))?;
-    // ring rather than aws-lc-rs: no C toolchain or cmake in the build, and the classic
-    // key exchanges are what the Supervisor's Go client offers anyway. rustls 0.23.48 marks it
-    // deprecated only for lacking post-quantum key exchange.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crypto_provider();
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?

@@ -62,8 +62,7 @@ pub async fn check(settings: &Settings) -> Result<(), CommandError> {
             cause: e.to_string(),
         })?
         .into_owned();
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crate::server::crypto_provider();
     let verifier = Arc::new(OwnCertificate {
         expected,
         algorithms: provider.signature_verification_algorithms,

@@ -102,7 +102,9 @@ pub struct Pair {
     push: tokio::sync::Mutex<()>,
     /// One announcement of the VIPs at a time (the watch's, when the peer returns).
     announcing: tokio::sync::Mutex<()>,
-    /// The digest of the replicated sections both nodes last agreed on (persisted).
+    /// The digest of the replicated sections both nodes last agreed on, and the file that keeps
+    /// it across restarts (read once, written when it changes).
+    confirmed: Mutex<String>,
     confirmed_file: PathBuf,
     /// The last message `first_time` let through, and when.
     last_logged: Mutex<Option<(String, Instant)>>,
@@ -131,13 +133,18 @@ impl Pair {
             }
         })?;
         let addr = SocketAddr::new(IpAddr::V4(settings.peer_address), settings.peer_port);
+        let confirmed_file = settings.state_dir.join("ha-confirmed-digest");
+        let confirmed = std::fs::read_to_string(&confirmed_file)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| digest_of(""));
         Ok(Pair {
             client: PeerClient::new(addr, config, authorization),
             secret,
             view: Mutex::default(),
             push: tokio::sync::Mutex::new(()),
             announcing: tokio::sync::Mutex::new(()),
-            confirmed_file: settings.state_dir.join("ha-confirmed-digest"),
+            confirmed: Mutex::new(confirmed),
+            confirmed_file,
             last_logged: Mutex::default(),
             settings,
         })
@@ -226,18 +233,25 @@ impl Pair {
                 .is_some_and(|t| t.elapsed() < SPLIT_BRAIN_WINDOW)
     }
 
+    fn lock_confirmed(&self) -> std::sync::MutexGuard<'_, String> {
+        // Replaced whole: a poisoned lock still holds a digest.
+        self.confirmed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The digest both nodes last agreed on (that of no replicated section when none yet).
     pub fn confirmed_digest(&self) -> String {
-        std::fs::read_to_string(&self.confirmed_file)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| digest_of(""))
+        self.lock_confirmed().clone()
     }
 
     /// Records that both nodes have the replicated sections with this digest.
     pub fn confirm(&self, digest: &str) {
-        if self.confirmed_digest() == digest {
+        let mut confirmed = self.lock_confirmed();
+        if *confirmed == digest {
             return;
         }
+        digest.clone_into(&mut confirmed);
         if let Err(e) = crate::store::write_atomically(&self.confirmed_file, digest.as_bytes()) {
             eprintln!("haproxy-dataplaneapi: warning: {e}");
         }

@@ -77,9 +77,7 @@ pub fn client_config(ca_file: &Path) -> Result<ClientConfig, HaError> {
     if roots.is_empty() {
         return Err(bad("no certificate in it".into()));
     }
-    // ring, as the server (see server::tls_config).
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crate::server::crypto_provider();
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| bad(e.to_string()))?

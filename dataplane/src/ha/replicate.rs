@@ -245,12 +245,16 @@ impl Pair {
         Some((peer, returned))
     }
 
-    /// Pushes when the peer's configuration (a BACKUP's status) differs from this node's.
+    /// Pushes when the peer's configuration (a BACKUP's status) differs from this node's. The
+    /// comparison holds the push lock: a commit's push cannot confirm a newer digest between it
+    /// and the confirmation of the older one.
     async fn catch_up(&self, store: &Store, peer: &Status) {
+        let one = self.push.lock().await;
         let Ok(snap) = store.current() else {
             return;
         };
         if peer.digest != digest(&snap.doc) || peer.version != snap.version() {
+            drop(one);
             let was = self.view().in_sync;
             if self.push(store, false).await == Replication::InSync && was != Some(true) {
                 eprintln!(
