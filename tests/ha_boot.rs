@@ -1123,7 +1123,10 @@ fn split_brain(ctx: &Ctx<'_>, pair: &mut [Node; 2], master: usize, services: &mu
         };
         let (id, _) = api.begin();
         stage_service(&api, &id, &svc);
-        committed(&api.commit(&id), &id);
+        let reload = committed(&api.commit(&id), &id);
+        // Served before the heal: the check after it measures the announcements, not what is
+        // left of this commit's reload delay (5 s on the appliance).
+        reloads_succeeded(&api, &reload);
     }
     management_link(ctx.lab, false);
     let (winner, took) = wait_master(pair, None, Duration::from_secs(90));
